@@ -1,0 +1,40 @@
+"""SQLAlchemy models. Import from here so Alembic sees every table."""
+
+from models.base import Base, UTCDateTime
+from models.core import (
+    BRANCH_KIND_NAMES,
+    OPEN_STATUSES,
+    TICKET_TRANSITIONS,
+    Branch,
+    BranchKind,
+    Channel,
+    Customer,
+    Direction,
+    InboundDedup,
+    Message,
+    Priority,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    WeChatAccessToken,
+)
+
+__all__ = [
+    "BRANCH_KIND_NAMES",
+    "OPEN_STATUSES",
+    "TICKET_TRANSITIONS",
+    "Base",
+    "Branch",
+    "BranchKind",
+    "Channel",
+    "Customer",
+    "Direction",
+    "InboundDedup",
+    "Message",
+    "Priority",
+    "Ticket",
+    "TicketEvent",
+    "TicketStatus",
+    "UTCDateTime",
+    "WeChatAccessToken",
+]
