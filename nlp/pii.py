@@ -123,7 +123,8 @@ def _classify_window(digits: str, has_x: bool, sizes: tuple[int, ...]) -> tuple[
     if has_x:
         return None
     # Spaced/dashed cards are written in groups of 3-6 digits (4-4-4-4, 4-4-4-4-3, 6-6-6 ...).
-    if 16 <= len(digits) <= 19 and (single or min(sizes) >= 3 and max(sizes) <= 6) and luhn_valid(digits):
+    grouped = min(sizes[:-1], default=0) >= 3 and max(sizes) <= 6  # the last group may be short
+    if 16 <= len(digits) <= 19 and (single or grouped) and luhn_valid(digits):
         return "card", _mask_card(digits)
     if _is_mobile(digits) and (single or min(sizes) >= 3):
         return "mobile", _mask_mobile(digits)
@@ -131,7 +132,7 @@ def _classify_window(digits: str, has_x: bool, sizes: tuple[int, ...]) -> tuple[
         len(digits) == 13
         and digits.startswith("86")
         and _is_mobile(digits[2:])
-        and (single or sizes[0] == 2 and (len(sizes) == 2 or min(sizes[1:]) >= 3))
+        and (single or min(sizes[1:]) >= 3)
     ):
         return "mobile", _mask_mobile(digits[2:])
     return None

@@ -104,8 +104,9 @@ def _t2s(text: str) -> str:
     if not text:
         return text
     try:
-        # t2s() (unlike convert()) raises instead of returning an error string; guard it.
-        out = _get_converter().t2s(text)
+        # Character-level ts(), not phrase-level t2s(): t2s() rewrites some already-simplified phrases
+        # (e.g. "结束" -> "結束", "坏" -> "坯" in context), which corrupts mostly-simplified input.
+        out = _get_converter().ts(text)
     except Exception:  # noqa: BLE001 - normalisation must never raise
         return text
     return out if isinstance(out, str) else text

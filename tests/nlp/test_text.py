@@ -1,0 +1,79 @@
+"""Normalisation and tokenisation tests."""
+
+from __future__ import annotations
+
+from nlp import normalize, tokenize
+from nlp.text import stopwords, to_halfwidth
+
+
+def test_fullwidth_to_halfwidth() -> None:
+    assert normalize("ＡＢＣ１２３") == "abc123"
+    assert normalize("Ｕ盾") == "u盾"
+    assert to_halfwidth("１２３　４") == "123 4"
+
+
+def test_traditional_to_simplified() -> None:
+    assert normalize("網銀一直顯示處理中") == "网银一直显示处理中"
+    assert normalize("銀行櫃員態度") == "银行柜员态度"
+
+
+def test_punctuation_folded_and_repeats_collapsed() -> None:
+    assert normalize("为什么？？？？？") == "为什么???"
+    assert normalize("好！") == "好!"
+    assert normalize("太慢了！！！！！！") == "太慢了!!!"
+
+
+def test_control_characters_stripped() -> None:
+    assert normalize("转\x00账\u200b失\x1b败\u202e") == "转账失败"
+    assert normalize("第一行\n第二行\t结束") == "第一行 第二行 结束"
+    assert normalize("\ud800坏字符") == "坏字符"
+
+
+def test_emoji_kept_and_collapsed() -> None:
+    assert normalize("😡😡😡😡😡😡") == "😡😡😡"
+    assert "😡" in tokenize("太差了😡")
+
+
+def test_empty_and_none_like() -> None:
+    assert normalize("") == ""
+    assert normalize("   \n\t ") == ""
+    assert tokenize("") == []
+    assert tokenize("，。、；…") == []
+    assert tokenize("！") == ["!"]  # "!" and "?" are kept: they carry the feedback type
+
+
+def test_userdict_words_kept_whole() -> None:
+    cases = {
+        "非柜面交易限额太低了": "非柜面交易限额",
+        "小额账户管理费凭什么收": "小额账户管理费",
+        "办业务要做风险测评和双录": "风险测评",
+        "自助存取款机吞卡了": "自助存取款机",
+        "我的Ｕ盾坏了": "u盾",
+        "打12378投诉你们": "12378",
+        "大额存单还有额度吗": "大额存单",
+        "理财经理一直推销结构性存款": "结构性存款",
+        "跨行转账手续费太贵": "跨行转账手续费",
+        "接到好多营销电话": "营销电话",
+        "去金融监管总局投诉": "金融监管总局",
+    }
+    for text, word in cases.items():
+        assert word in tokenize(text), (text, tokenize(text))
+    assert "双录" in tokenize("办业务要做风险测评和双录")
+    assert "理财经理" in tokenize("理财经理一直推销结构性存款")
+
+
+def test_stopwords_removed_but_question_words_kept() -> None:
+    tokens = tokenize("我的卡是不是被冻结了吗？")
+    assert "的" not in tokens
+    assert "吗" in tokens
+    assert "?" in tokens
+    assert "的" in stopwords()
+
+
+def test_simplified_text_is_not_rewritten() -> None:
+    text = "办完业务结束了，卡坏了，总结一下"
+    assert normalize(text) == "办完业务结束了,卡坏了,总结一下"
+
+
+def test_traditional_input_tokenises_like_simplified() -> None:
+    assert tokenize("手機銀行轉賬失敗") == tokenize("手机银行转账失败")
