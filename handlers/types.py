@@ -1,0 +1,72 @@
+"""Our own message and reply types: wechatpy and Flask types stop at bot/."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message or event from a customer, as parsed from WeChat's XML."""
+
+    openid: str
+    account: str  # ToUserName: the Official Account's original id
+    msg_type: str  # text, image, voice, video, shortvideo, location, link, event, or what WeChat sent
+    create_time: int
+    received_at: datetime
+    msg_id: str | None = None
+    content: str | None = None  # text, or WeChat's speech recognition for voice
+    event: str | None = None  # subscribe, unsubscribe, SCAN, CLICK, VIEW, LOCATION, ...
+    event_key: str | None = None
+    media_id: str | None = None
+    pic_url: str | None = None
+    location: tuple[float, float] | None = None
+    label: str | None = None  # location label or link title
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        """WeChat's own advice: MsgId for messages, FromUserName + CreateTime (+ event) for events.
+
+        The openid is part of the message key too: MsgId collisions across users have been seen.
+        """
+        if self.msg_type == "event" or not self.msg_id:
+            return f"evt:{self.openid}:{self.create_time}:{self.event or self.msg_type}"
+        return f"msg:{self.openid}:{self.msg_id}"
+
+    @property
+    def is_event(self) -> bool:
+        return self.msg_type == "event"
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """A passive text reply; `ticket_id` links it to a ticket in the message log."""
+
+    content: str
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewsArticle:
+    title: str
+    description: str = ""
+    url: str = ""
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class NewsReply:
+    """A passive news (article card) reply."""
+
+    articles: tuple[NewsArticle, ...]
+
+
+@dataclass(frozen=True)
+class NoReply:
+    """Answer `success`: WeChat stops retrying and shows nothing."""
+
+
+Reply = TextReply | NewsReply | NoReply

@@ -1,0 +1,1 @@
+"""Use cases over the models: plain functions with keyword-only arguments."""

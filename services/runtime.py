@@ -1,0 +1,81 @@
+"""The per-process runtime: config, database, clock, texts, classifier and WeChat API.
+
+The Flask app, the scheduler and the CLI each build one and hand it to the services.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.clock import Clock, SystemClock
+from core.config import ROOT, Config
+from core.db import get_engine, session_factory
+from services.texts import Texts
+
+if TYPE_CHECKING:
+    from bot.wechat_api import WeChatAPI
+    from nlp import Analyzer
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    texts: Texts
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _analyzer: Analyzer | None = field(default=None, repr=False)
+    _wechat_api: WeChatAPI | None = field(default=None, repr=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(str(self.cfg.get("timezone", "Asia/Shanghai")))
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The classifier, loaded (or trained from the shipped corpus) once per process."""
+        with self._lock:
+            if self._analyzer is None:
+                from nlp import Analyzer, load_or_train
+
+                model_dir = Path(str(self.cfg.get("nlp.model_dir", "var/model")))
+                if not model_dir.is_absolute():
+                    model_dir = ROOT / model_dir
+                model = load_or_train(model_dir)
+                urgency: Any = self.cfg.section("nlp").get("urgency") or None
+                self._analyzer = Analyzer(
+                    model,
+                    category_teams=self.cfg.section("routing").get("categories", {}),
+                    triage_threshold=float(self.cfg.get("nlp.triage_threshold", 0.5)),
+                    urgency_rules=urgency,
+                )
+            return self._analyzer
+
+    @property
+    def wechat_api(self) -> WeChatAPI:
+        """The WeChat API client (needs QIANJIA_WECHAT__APP_ID / APP_SECRET)."""
+        with self._lock:
+            if self._wechat_api is None:
+                from bot.wechat_api import build_wechat_api
+
+                self._wechat_api = build_wechat_api(self.cfg, self.sessions, self.clock)
+            return self._wechat_api
+
+
+def build_runtime(cfg: Config, *, clock: Clock | None = None) -> Runtime:
+    engine = get_engine(cfg.database_url)
+    return Runtime(
+        cfg=cfg,
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock or SystemClock(),
+        texts=Texts(cfg.section("messages")),
+    )
