@@ -1,0 +1,1 @@
+"""The `qianjia` command line."""

@@ -1,0 +1,103 @@
+"""`qianjia serve`: the webhook (and, with --demo, the fake WeChat API and demo data)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import click
+
+from cli.common import fail, friendly_errors, get_config
+from core.config import Config, demo_overrides
+
+
+def required_secrets(cfg: Config) -> list[str]:
+    keys = ["wechat.token", "wechat.app_id", "wechat.app_secret"]
+    if str(cfg.get("wechat.mode", "safe")).lower() in ("safe", "compatible"):
+        keys.append("wechat.encoding_aes_key")
+    return keys
+
+
+def start_demo_wechat(cfg: Config) -> tuple[Config, Any]:
+    """Demo credentials for what the environment left unset, and the fake WeChat API on loopback."""
+    from bot.fake_wechat import FakeWeChatServer
+
+    cfg = cfg.with_overrides(demo_overrides(cfg))
+    fake = FakeWeChatServer(
+        app_id=str(cfg.get("wechat.app_id")),
+        app_secret=str(cfg.get("wechat.app_secret")),
+        port=int(cfg.get("demo.fake_wechat_port", 8081)),
+    )
+    fake.start()
+    return cfg.with_overrides({"wechat.api_base_url": fake.url}), fake
+
+
+def prepare_database(cfg: Config, *, demo: bool) -> None:
+    from core.db import get_engine, transaction, upgrade
+    from core.db import session_factory as make_factory
+    from services.branches import load_branch_file, upsert_branches
+
+    engine = get_engine(cfg.database_url)
+    upgrade(engine)
+    if demo:
+        from core.clock import SystemClock
+
+        with transaction(make_factory(engine)) as session:
+            created = upsert_branches(session, rows=load_branch_file(), now=SystemClock().now())
+        if created:
+            click.echo(f"已写入 {created} 个演示网点")
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen address (default: server.host).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Listen port (default: server.port).")
+@click.option("--demo", is_flag=True, help="Demo: fake WeChat API on loopback, demo secrets and branches.")
+@click.pass_context
+@friendly_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool) -> None:
+    """Serve the WeChat webhook on the embedded database (migrated on start)."""
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+    from services.runtime import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = get_config(ctx)
+    fake = None
+    if demo:
+        try:
+            cfg, fake = start_demo_wechat(cfg)
+        except OSError as exc:
+            fail(f"无法启动模拟微信接口（端口 {cfg.get('demo.fake_wechat_port')}）：{exc}")
+    for key in required_secrets(cfg):
+        cfg.require(key)
+    prepare_database(cfg, demo=demo)
+    runtime = build_runtime(cfg)
+    started = time.perf_counter()
+    click.echo("正在加载分类模型（首次启动会用自带语料训练，约需数秒）…")
+    runtime.analyzer  # noqa: B018  (load or train once, before the first customer waits for it)
+    click.echo(f"分类模型就绪（{time.perf_counter() - started:.1f} 秒）")
+    app = create_app(runtime=runtime)
+    host = host or str(cfg.get("server.host", "127.0.0.1"))
+    port = port or int(cfg.get("server.port", 8080))
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        fail(f"无法监听 {host}:{port}：{exc}")
+    base = f"http://{host}:{port}"
+    click.echo(f"千佳反馈已启动：微信回调地址 {base}/wechat")
+    click.echo(f"数据库：{runtime.engine.url.render_as_string(hide_password=True)}")
+    if fake is not None:
+        click.echo(f"模拟微信接口：{fake.url}")
+        click.echo(f"另开一个终端，与机器人对话：qianjia simulate --url {base}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("已停止")
+    finally:
+        server.server_close()
+        if fake is not None:
+            fake.stop()
+        sys.stdout.flush()
