@@ -1,0 +1,202 @@
+"""Model, corpus split, persistence and analyzer tests (one model trained per session)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp import Analysis, Analyzer, BranchRef, Model, load_corpus, load_or_train
+from nlp.corpus import CATEGORIES, TYPES, is_heldout, split_key
+from nlp.model import META_FILE, MODEL_FILE, load_model
+
+TEAMS = {c: f"team-{c}" for c in CATEGORIES}
+
+
+def test_heldout_split_disjoint_and_stable() -> None:
+    first = load_corpus()
+    second = load_corpus()
+    if not first.all:
+        pytest.skip("no corpus")
+    train_texts = {e.normalized for e in first.train}
+    held_texts = {e.normalized for e in first.heldout}
+    assert train_texts.isdisjoint(held_texts)
+    assert [e.normalized for e in first.heldout] == [e.normalized for e in second.heldout]
+    assert all(is_heldout(t) for t in held_texts)
+    assert not any(is_heldout(t) for t in train_texts)
+    share = len(first.heldout) / len(first.all)
+    assert 0.12 < share < 0.28
+    for category in first.categories:  # roughly 20% of every category
+        n_all = sum(1 for e in first.all if e.category == category)
+        n_held = sum(1 for e in first.heldout if e.category == category)
+        if n_all >= 100:
+            assert 0.08 < n_held / n_all < 0.35, category
+
+
+def test_split_key_is_a_pure_function_of_text() -> None:
+    assert split_key("排队太久") == split_key("排队太久")
+    assert 0 <= split_key("任意文本") < 1000
+
+
+def test_model_metadata(model: Model) -> None:
+    meta = model.metadata
+    assert set(meta["labels"]["type"]) == set(TYPES)
+    assert "other" in meta["labels"]["category"]
+    for key in ("corpus_hash", "trained_at", "heldout", "versions", "n_train", "n_heldout", "config"):
+        assert key in meta
+    assert meta["versions"]["scikit-learn"]
+    report = model.heldout_report
+    assert report is not None and report.n == meta["n_heldout"]
+    assert 0.0 <= report.category.macro_f1 <= 1.0
+    assert len(report.category.confusion) == len(report.category.labels)
+
+
+def test_artefact_written_and_reloaded(model: Model, tmp_path: Path) -> None:
+    from nlp.model import save_model
+
+    save_model(model, tmp_path)
+    assert (tmp_path / MODEL_FILE).exists()
+    meta = json.loads((tmp_path / META_FILE).read_text(encoding="utf-8"))
+    assert meta["corpus_hash"] == model.metadata["corpus_hash"]
+    loaded = load_model(tmp_path)
+    texts = ["排队等了一个小时", "建议多开几个窗口", "你们的理财经理很专业，谢谢"]
+    assert loaded.predict(texts) == model.predict(texts)
+
+
+def test_load_or_train_uses_cache(model: Model, tmp_path: Path) -> None:
+    from nlp.model import save_model
+
+    save_model(model, tmp_path)
+    again = load_or_train(tmp_path)
+    assert again.metadata["trained_at"] == model.metadata["trained_at"]  # loaded, not retrained
+    assert load_or_train(tmp_path) is again  # in-process cache keyed by path
+
+
+CLEAR_MESSAGES = [
+    ("排队等了一个多小时，十几个窗口只开了两个", "complaint", "wait_time"),
+    ("ATM机吞卡了，卡到现在还没退出来", "complaint", "self_service"),
+    ("小额账户管理费凭什么每年扣我的钱", "complaint", "fees"),
+    ("手机银行APP一直闪退，根本登录不上", "complaint", "digital_channels"),
+    ("大堂里空调坏了，热得要命，椅子也不够坐", "complaint", "environment"),
+]
+
+
+def test_classification_sanity(model: Model) -> None:
+    preds = model.predict([text for text, _, _ in CLEAR_MESSAGES])
+    category_hits = sum(p.category == c for p, (_, _, c) in zip(preds, CLEAR_MESSAGES))
+    type_hits = sum(p.type == t for p, (_, t, _) in zip(preds, CLEAR_MESSAGES))
+    assert category_hits >= 4, preds
+    assert type_hits >= 4, preds
+    for p in preds:
+        assert 0.0 <= p.type_confidence <= 1.0 and 0.0 <= p.category_confidence <= 1.0
+    praise = model.predict_one("柜员小王特别耐心，非常感谢")
+    assert praise.type == "praise"
+    question = model.predict_one("请问大额存单现在利率是多少？")
+    assert question.type == "inquiry"
+
+
+def test_analyzer_end_to_end(model: Model) -> None:
+    analyzer = Analyzer(model, category_teams=TEAMS, triage_threshold=0.0)
+    branches = [BranchRef("B001", "千佳银行人民路支行", ("人民路",))]
+    result = analyzer.analyze("人民路那个网点排队两小时，我卡号6222021234567890128，我要打12378投诉", branches)
+    assert isinstance(result, Analysis)
+    assert "6222021234567890128" not in result.text
+    assert "6222 **** **** 0128" in result.text
+    assert result.urgent and result.priority == "urgent"
+    assert "regulator" in result.urgent_reasons
+    assert result.branch == "B001"
+    assert result.confidence == min(result.type_confidence, result.category_confidence)
+    assert not result.needs_triage and result.team == TEAMS[result.category]
+
+
+def test_triage_threshold(model: Model) -> None:
+    strict = Analyzer(model, category_teams=TEAMS, triage_threshold=1.01)
+    result = strict.analyze("排队太久了")
+    assert result.needs_triage and result.team is None
+    assert result.priority == "normal" and not result.urgent
+
+
+def test_analyze_many_matches_analyze(model: Model) -> None:
+    analyzer = Analyzer(model, category_teams=TEAMS)
+    texts = ["排队太久了", "建议多开窗口", "谢谢柜员", ""]
+    assert analyzer.analyze_many(texts) == [analyzer.analyze(t) for t in texts]
+    assert analyzer.analyze_many([]) == []
+
+
+ROBUSTNESS_INPUTS = [
+    "",
+    " \n\t ",
+    "排队" * 5000,  # 10,000 chars
+    "😡😡😡🙏👍",
+    "12345678901234567890",
+    "0",
+    "Hello 你好 こんにちは 안녕하세요 Привет مرحبا",
+    "\x00\x01\x02\x1b[31m\u200b\u202e\ufeff",
+    "\ud800\udfff",
+    "！！！？？？",
+    "a" * 10000,
+]
+
+
+def test_robustness(model: Model) -> None:
+    analyzer = Analyzer(model, category_teams=TEAMS)
+    results = analyzer.analyze_many(ROBUSTNESS_INPUTS)
+    assert len(results) == len(ROBUSTNESS_INPUTS)
+    for text, result in zip(ROBUSTNESS_INPUTS, results):
+        assert result.type in TYPES, text[:20]
+        assert result.category in model.labels["category"], text[:20]
+        assert 0.0 <= result.confidence <= 1.0
+        assert result.priority in ("urgent", "normal")
+        single = analyzer.analyze(text)
+        assert single.category == result.category
+    for empty in ("", " \n\t ", "\x00\x01\u200b"):
+        result = analyzer.analyze(empty)
+        assert result.category == "other" and result.needs_triage and result.team is None
+
+
+def _small_corpus(tmp_path: Path, rows_per_file: int = 40) -> Path:
+    """Copy the first rows of every corpus file into a small corpus dir (keeps training fast)."""
+    from nlp.corpus import DEFAULT_CORPUS_DIR
+
+    small = tmp_path / "corpus"
+    small.mkdir()
+    for path in sorted(DEFAULT_CORPUS_DIR.glob("*.tsv")):
+        lines = path.read_text(encoding="utf-8").splitlines()[: rows_per_file + 1]
+        (small / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return small
+
+
+def test_corrections_are_training_only(tmp_path: Path) -> None:
+    from nlp import train
+
+    small = _small_corpus(tmp_path)
+    corpus = load_corpus(small)
+    if len(corpus.categories) < 2:
+        pytest.skip("corpus too small")
+    held = corpus.heldout[0]
+    extra = [("叫号机的声音太小了根本听不见", "complaint", "wait_time")] * 3 + [(held.text, held.type, held.category)]
+    before = train(small)
+    after = train(small, extra_examples=extra)
+    assert after.metadata["n_extra"] == 4
+    assert after.metadata["n_extra_matching_heldout"] == 1
+    assert after.metadata["n_heldout"] == before.metadata["n_heldout"] == len(corpus.heldout)
+    assert after.metadata["corpus_hash"] != before.metadata["corpus_hash"]
+    assert before.heldout_report is not None and after.heldout_report is not None
+    assert after.heldout_report.n == before.heldout_report.n  # same held-out set before and after
+    assert after.predict_one("叫号机的声音太小了根本听不见").category == "wait_time"
+    with pytest.raises(ValueError):
+        train(small, extra_examples=[("x", "bogus", "fees")])
+
+
+def test_load_or_train_retrains_on_corpus_change(tmp_path: Path) -> None:
+    small = _small_corpus(tmp_path, rows_per_file=15)
+    cache = tmp_path / "cache"
+    first = load_or_train(cache, corpus_dir=small)
+    assert (cache / MODEL_FILE).exists() and (cache / META_FILE).exists()
+    path = sorted(small.glob("*.tsv"))[0]
+    path.write_text(path.read_text(encoding="utf-8") + "complaint\t新加的一条投诉样本\n", encoding="utf-8")
+    second = load_or_train(cache, corpus_dir=small)
+    assert second.metadata["corpus_hash"] != first.metadata["corpus_hash"]
+    meta = json.loads((cache / META_FILE).read_text(encoding="utf-8"))
+    assert meta["corpus_hash"] == second.metadata["corpus_hash"]
