@@ -89,6 +89,7 @@ class _Token:
 class _State:
     received: list[ReceivedRequest] = field(default_factory=list)
     faults: dict[str, deque[tuple[int, str]]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, _Token] = field(default_factory=dict)  # every token ever issued
     current: dict[str, str] = field(default_factory=dict)  # "token"/"stable" -> valid token
     token_fetches: int = 0
@@ -229,7 +230,7 @@ class FakeWeChatServer:
     # -- control -----------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget received requests, pending faults and tokens."""
+        """Forget received requests, pending faults, delays and tokens."""
         with self._lock:
             self._state = _State()
 
@@ -241,6 +242,14 @@ class FakeWeChatServer:
         with self._lock:
             queue = self._state.faults.setdefault(_normalize_path(path), deque())
             queue.extend([(int(errcode), msg)] * times)
+
+    def set_delay(self, path: str, seconds: float) -> None:
+        """Answer every call to `path` `seconds` late (0 removes the delay): widens race windows."""
+        with self._lock:
+            if seconds > 0:
+                self._state.delays[_normalize_path(path)] = float(seconds)
+            else:
+                self._state.delays.pop(_normalize_path(path), None)
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far: the next API call answers 42001."""
@@ -259,6 +268,10 @@ class FakeWeChatServer:
                 body = json.loads(raw_body.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
                 body, body_error = raw_body.decode("utf-8", "replace"), True
+        with self._lock:
+            delay = self._state.delays.get(path, 0.0)
+        if delay:
+            time.sleep(delay)
         with self._lock:
             result = self._dispatch(method, path, query, body, body_error)
             self._state.received.append(
@@ -422,6 +435,12 @@ class FakeWeChatServer:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 return 400, {"error": f"need path, errcode[, times, errmsg]: {exc}"}
+            return 200, {"ok": True}
+        if method == "POST" and path == "/_fake/delay":
+            try:
+                self.set_delay(str(body["path"]), float(body["seconds"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                return 400, {"error": f"need path, seconds: {exc}"}
             return 200, {"ok": True}
         if method == "POST" and path == "/_fake/reset":
             self.reset()
