@@ -31,7 +31,11 @@ def start_demo_wechat(cfg: Config) -> tuple[Config, Any]:
         port=int(cfg.get("demo.fake_wechat_port", 8081)),
     )
     fake.start()
-    return cfg.with_overrides({"wechat.api_base_url": fake.url}), fake
+    overrides: dict[str, Any] = {"wechat.api_base_url": fake.url}
+    for key in ("service_update", "improvement_notice"):
+        if not cfg.get(f"wechat.templates.{key}"):
+            overrides[f"wechat.templates.{key}"] = f"TM_DEMO_{key.upper()}"
+    return cfg.with_overrides(overrides), fake
 
 
 def prepare_database(cfg: Config, *, demo: bool) -> None:
