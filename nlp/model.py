@@ -47,6 +47,7 @@ FALLBACK_TYPE = "inquiry"
 FALLBACK_CATEGORY = "other"
 FORMAT_VERSION = 1
 MAX_CLASSIFY_CHARS = 4000
+SMALL_BATCH = 16  # up to this many texts, per-message fast path beats scikit-learn's batch overhead
 RANDOM_STATE = 20240601
 MODEL_FILE = "model.joblib"
 META_FILE = "metadata.json"
@@ -98,7 +99,6 @@ def build_features(config: ModelConfig = DEFAULT_CONFIG):  # type: ignore[no-unt
         lowercase=False,
         sublinear_tf=True,
         min_df=config.min_df,
-        dtype=np.float32,
     )
     chars = TfidfVectorizer(
         analyzer="char_wb",
@@ -106,7 +106,6 @@ def build_features(config: ModelConfig = DEFAULT_CONFIG):  # type: ignore[no-unt
         lowercase=False,
         sublinear_tf=True,
         min_df=config.min_df,
-        dtype=np.float32,
     )
     return Pipeline(
         [
@@ -272,6 +271,112 @@ class Prediction:
     category_confidence: float
 
 
+class _LinearHead:
+    """Fast single-message scorer equivalent to a fitted linear head's predict_proba."""
+
+    def __init__(self, clf: Any) -> None:
+        """Extract weights from LogisticRegression or sigmoid CalibratedClassifierCV(ensemble=False)."""
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+
+        self.classes = np.asarray(clf.classes_)
+        self.calibrators: list[tuple[float, float]] | None = None
+        if isinstance(clf, LogisticRegression):
+            est = clf
+        elif (
+            isinstance(clf, CalibratedClassifierCV)
+            and clf.method == "sigmoid"
+            and len(clf.calibrated_classifiers_) == 1
+            and len(self.classes) > 2
+            and hasattr(clf.calibrated_classifiers_[0].estimator, "coef_")
+        ):
+            cal = clf.calibrated_classifiers_[0]
+            est = cal.estimator
+            if list(est.classes_) != list(self.classes):
+                raise TypeError("class order mismatch")
+            self.calibrators = [(float(c.a_), float(c.b_)) for c in cal.calibrators]
+        else:
+            raise TypeError(f"no fast path for {type(clf).__name__}")
+        self.coef_t = np.ascontiguousarray(np.asarray(est.coef_, dtype=np.float64).T)  # (n_features, k)
+        self.intercept = np.asarray(est.intercept_, dtype=np.float64)
+
+    def proba(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """Return class probabilities for one sparse row given by column indices and values."""
+        scores = vals @ self.coef_t[idx] + self.intercept
+        if self.calibrators is not None:
+            p = np.array([1.0 / (1.0 + np.exp(a * d + b)) for d, (a, b) in zip(scores, self.calibrators)])
+            total = p.sum()
+            p = p / total if total != 0 else np.full_like(p, 1.0 / len(p))
+            p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
+            return p
+        if scores.shape[0] == 1:  # binary LogisticRegression
+            p1 = 1.0 / (1.0 + np.exp(-scores[0]))
+            return np.array([1.0 - p1, p1])
+        scores = scores - scores.max()
+        e = np.exp(scores)
+        return e / e.sum()
+
+
+class _FastPath:
+    """Per-message feature extraction + linear heads without scikit-learn's per-call validation overhead."""
+
+    def __init__(self, features: Any, heads: Mapping[str, Any]) -> None:
+        """Compile vocabularies, idf weights and head weights from the fitted objects."""
+        steps = dict(features.named_steps)
+        union = steps["union"]
+        if union.transformer_weights:
+            raise TypeError("transformer weights are not supported by the fast path")
+        self.blocks: list[tuple[Any, dict[str, int], np.ndarray, bool, int]] = []
+        offset = 0
+        for _, vec in union.transformer_list:
+            if vec.norm != "l2" or not vec.use_idf or vec.binary:
+                raise TypeError("unsupported vectorizer settings")
+            vocab = dict(vec.vocabulary_)
+            self.blocks.append((vec.build_analyzer(), vocab, np.asarray(vec.idf_, dtype=np.float64),
+                                bool(vec.sublinear_tf), offset))
+            offset += len(vocab)
+        self.heads = {head: _LinearHead(clf) for head, clf in heads.items()}
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (column indices, values) of the normalised feature row of one raw text."""
+        norm = normalize(text)
+        all_idx: list[np.ndarray] = []
+        all_val: list[np.ndarray] = []
+        for analyze, vocab, idf, sublinear, offset in self.blocks:
+            counts: dict[int, int] = {}
+            for feat in analyze(norm):
+                j = vocab.get(feat)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            if sublinear:
+                tf = np.log(tf) + 1.0
+            val = tf * idf[idx]
+            norm2 = float(np.sqrt(val @ val))
+            if norm2 > 0:
+                val = val / norm2
+            all_idx.append(idx + offset)
+            all_val.append(val)
+        if not all_idx:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        return np.concatenate(all_idx), np.concatenate(all_val)
+
+    def predict(self, text: str) -> "Prediction":
+        """Classify one raw text."""
+        idx, vals = self.row(text)
+        if idx.size == 0:
+            return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
+        out: dict[str, tuple[str, float]] = {}
+        for head, scorer in self.heads.items():
+            p = scorer.proba(idx, vals)
+            best = int(p.argmax())
+            out[head] = (str(scorer.classes[best]), float(p[best]))
+        return Prediction(out["type"][0], out["type"][1], out["category"][0], out["category"][1])
+
+
 @dataclass
 class Model:
     """A fitted feature pipeline shared by the type and category heads, plus metadata."""
@@ -279,6 +384,16 @@ class Model:
     features: Any
     heads: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    _fast: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def fast_path(self) -> "_FastPath | None":
+        """Return the compiled single-message fast path, or None when the estimators do not support it."""
+        if self._fast is None:
+            try:
+                self._fast = _FastPath(self.features, self.heads)
+            except (TypeError, AttributeError, KeyError):
+                self._fast = False
+        return self._fast or None
 
     @property
     def labels(self) -> dict[str, tuple[str, ...]]:
@@ -301,6 +416,8 @@ class Model:
         """Classify raw (preferably redacted) texts in one batch; texts without known features -> fallback."""
         if not texts:
             return []
+        if len(texts) <= SMALL_BATCH and self.fast_path() is not None:
+            return [self.predict_one(t) for t in texts]
         clipped = [(t if isinstance(t, str) else "" if t is None else str(t))[:MAX_CLASSIFY_CHARS] for t in texts]
         x = self.features.transform(clipped)
         nnz = np.diff(x.indptr) if hasattr(x, "indptr") else np.count_nonzero(x, axis=1)
@@ -325,8 +442,12 @@ class Model:
         return results
 
     def predict_one(self, text: str) -> Prediction:
-        """Classify a single text."""
-        return self.predict([text])[0]
+        """Classify a single text (fast path when available; same result as predict([text])[0])."""
+        fast = self.fast_path()
+        if fast is None:
+            return self.predict([text])[0]
+        clipped = (text if isinstance(text, str) else "" if text is None else str(text))[:MAX_CLASSIFY_CHARS]
+        return fast.predict(clipped)
 
 
 def library_versions() -> dict[str, str]:

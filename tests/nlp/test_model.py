@@ -110,6 +110,22 @@ def test_analyzer_end_to_end(model: Model) -> None:
     assert not result.needs_triage and result.team == TEAMS[result.category]
 
 
+def test_fast_path_matches_sklearn_pipeline(model: Model) -> None:
+    import numpy as np
+
+    corpus = load_corpus()
+    texts = [e.text for e in corpus.heldout[:150]] + ROBUSTNESS_INPUTS
+    batch = model.predict(texts)  # > SMALL_BATCH: scikit-learn pipeline path
+    assert model.fast_path() is not None
+    for text, expected in zip(texts, batch):
+        got = model.predict_one(text)
+        assert (got.type, got.category) == (expected.type, expected.category), text[:30]
+        assert np.isclose(got.type_confidence, expected.type_confidence, atol=1e-9)
+        assert np.isclose(got.category_confidence, expected.category_confidence, atol=1e-9)
+    x = model.pipeline("category").predict_proba(texts[:5])
+    assert x.shape == (5, len(model.labels["category"]))
+
+
 def test_triage_threshold(model: Model) -> None:
     strict = Analyzer(model, category_teams=TEAMS, triage_threshold=1.01)
     result = strict.analyze("排队太久了")
