@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -117,6 +118,7 @@ class FakeWeChatServer:
         self._state = _State()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -125,8 +127,7 @@ class FakeWeChatServer:
         if self._httpd is not None:
             return self
         handler = _make_handler(self)
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        httpd.daemon_threads = True
+        httpd = _QuietThreadingHTTPServer((self.host, self.port), handler)
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self._thread = threading.Thread(
@@ -142,6 +143,14 @@ class FakeWeChatServer:
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+        # Keep-alive connections outlive shutdown(): cut them, as a dead server would.
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if thread is not None:
             thread.join(timeout=5)
 
@@ -451,10 +460,33 @@ class FakeWeChatServer:
         return 404, {"error": f"unknown control endpoint {method} {path}"}
 
 
+class _QuietThreadingHTTPServer(ThreadingHTTPServer):
+    """Does not print tracebacks for connections the client (or stop()) cut."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _make_handler(server: FakeWeChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "FakeWeChat/1.0"
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             """Stay quiet; the recorder is the log."""
