@@ -9,6 +9,7 @@ and can be told to fail.  Control it in-process through the methods of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import socket
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_TTL_SECONDS = 7200
@@ -122,7 +123,7 @@ class FakeWeChatServer:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> FakeWeChatServer:
+    def start(self) -> Self:
         """Bind the socket and serve in a daemon thread."""
         if self._httpd is not None:
             return self
@@ -147,14 +148,12 @@ class FakeWeChatServer:
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if thread is not None:
             thread.join(timeout=5)
 
-    def __enter__(self) -> FakeWeChatServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -422,7 +421,9 @@ class FakeWeChatServer:
 
     # -- HTTP control API ----------------------------------------------------------
 
-    def _handle_control(self, method: str, path: str, query: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+    def _handle_control(
+        self, method: str, path: str, query: dict[str, str], raw_body: bytes
+    ) -> tuple[int, Any]:
         try:
             body = json.loads(raw_body.decode("utf-8")) if raw_body else {}
         except (UnicodeDecodeError, ValueError):
@@ -488,7 +489,7 @@ def _make_handler(server: FakeWeChatServer) -> type[BaseHTTPRequestHandler]:
                 server._connections.discard(self.connection)
             super().finish()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet; the recorder is the log."""
 
         def _read_body(self) -> bytes:
@@ -516,10 +517,10 @@ def _make_handler(server: FakeWeChatServer) -> type[BaseHTTPRequestHandler]:
             # WeChat answers HTTP 200 for API errors; only unknown paths get a 404.
             self._send_json(404 if result.get("errcode") == 404 else 200, result)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             self._handle("GET")
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        def do_POST(self) -> None:
             self._handle("POST")
 
     return Handler

@@ -526,7 +526,7 @@ def _result_or_raise(response: requests.Response, api: str) -> dict[str, Any]:
     return result
 
 
-class QianjiaWeChatClient(WeChatClient):
+class QianjiaWeChatClient(WeChatClient):  # type: ignore[misc]  # wechatpy is untyped
     """wechatpy's WeChatClient with a configurable base URL and tokens supplied per call."""
 
     def __init__(
@@ -557,7 +557,7 @@ class QianjiaWeChatClient(WeChatClient):
         """Set the token wechatpy puts on this thread's next requests."""
         self._local.token = token
 
-    def fetch_access_token(self, force_refresh: bool = False) -> dict[str, Any]:  # type: ignore[override]
+    def fetch_access_token(self, force_refresh: bool = False) -> dict[str, Any]:
         """Fetch a token from stable_token (or the classic token endpoint); returns WeChat's JSON."""
         try:
             if self.use_stable_token:
@@ -786,7 +786,10 @@ class WeChatAPI:
             raise ValueError("webhook_url must be an http(s) URL")
         body: dict[str, Any]
         if markdown:
-            body = {"msgtype": "markdown", "markdown": {"content": _truncate_utf8(content, ROBOT_MARKDOWN_MAX_BYTES)}}
+            body = {
+                "msgtype": "markdown",
+                "markdown": {"content": _truncate_utf8(content, ROBOT_MARKDOWN_MAX_BYTES)},
+            }
         else:
             text_body: dict[str, Any] = {"content": _truncate_utf8(content, ROBOT_TEXT_MAX_BYTES)}
             if mentioned_mobiles:
@@ -815,7 +818,16 @@ class WeChatAPI:
 def _as_bool(value: Any, dotted: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+    if isinstance(value, str) and value.strip().lower() in (
+        "true",
+        "yes",
+        "on",
+        "1",
+        "false",
+        "no",
+        "off",
+        "0",
+    ):
         return value.strip().lower() in ("true", "yes", "on", "1")
     if isinstance(value, int):
         return bool(value)
@@ -842,7 +854,9 @@ def build_wechat_api(cfg: Config, session_factory: sessionmaker[Session], clock:
         raise ConfigError(
             f"配置 wechat.api_base_url 必须是 http(s) 地址（环境变量 {env_name('wechat.api_base_url')}）"
         )
-    timeout = _as_float(cfg.get("wechat.request_timeout_seconds", 5), "wechat.request_timeout_seconds", minimum=0.1)
+    timeout = _as_float(
+        cfg.get("wechat.request_timeout_seconds", 5), "wechat.request_timeout_seconds", minimum=0.1
+    )
     margin = _as_float(
         cfg.get("wechat.token_refresh_margin_seconds", 300), "wechat.token_refresh_margin_seconds", minimum=0
     )
@@ -856,9 +870,8 @@ def build_wechat_api(cfg: Config, session_factory: sessionmaker[Session], clock:
     elif cache == "memory":
         store = MemoryTokenStore(clock)
     else:
-        raise ConfigError(
-            f"配置 wechat.token_cache 只能是 database、redis 或 memory（环境变量 {env_name('wechat.token_cache')}）"
-        )
+        variable = env_name("wechat.token_cache")
+        raise ConfigError(f"配置 wechat.token_cache 只能是 database、redis 或 memory（环境变量 {variable}）")
     return WeChatAPI(
         app_id=app_id,
         app_secret=app_secret,

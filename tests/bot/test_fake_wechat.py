@@ -31,7 +31,12 @@ def classic_token(fake: FakeWeChatServer, appid: str = APP_ID, secret: str = APP
 
 
 def stable_token(fake: FakeWeChatServer, *, force: bool = False, secret: str = APP_SECRET) -> dict[str, Any]:
-    body = {"grant_type": "client_credential", "appid": APP_ID, "secret": secret, "force_refresh": force}
+    body: dict[str, Any] = {
+        "grant_type": "client_credential",
+        "appid": APP_ID,
+        "secret": secret,
+        "force_refresh": force,
+    }
     return requests.post(f"{fake.url}/cgi-bin/stable_token", json=body, timeout=5).json()
 
 
@@ -62,7 +67,10 @@ def test_classic_token_invalidates_the_previous_one(fake: FakeWeChatServer) -> N
     assert first["expires_in"] == 7200 and first["access_token"]
     second = classic_token(fake)
     assert second["access_token"] != first["access_token"]
-    assert post(fake, "/cgi-bin/message/custom/send", text_message("o1"), first["access_token"])["errcode"] == 40001
+    assert (
+        post(fake, "/cgi-bin/message/custom/send", text_message("o1"), first["access_token"])["errcode"]
+        == 40001
+    )
     assert post(fake, "/cgi-bin/message/custom/send", text_message("o1"), second["access_token"]) == {
         "errcode": 0,
         "errmsg": "ok",
@@ -77,12 +85,24 @@ def test_stable_token_is_stable_until_forced(fake: FakeWeChatServer) -> None:
     assert 0 < again["expires_in"] <= 7200
     forced = stable_token(fake, force=True)
     assert forced["access_token"] != first["access_token"]
-    assert post(fake, "/cgi-bin/menu/create", {"button": [{"type": "click", "name": "a", "key": "k"}]},
-                first["access_token"])["errcode"] == 40001
+    assert (
+        post(
+            fake,
+            "/cgi-bin/menu/create",
+            {"button": [{"type": "click", "name": "a", "key": "k"}]},
+            first["access_token"],
+        )["errcode"]
+        == 40001
+    )
     # Stable and classic tokens are independent of each other, as on WeChat.
     classic = classic_token(fake)
-    assert post(fake, "/cgi-bin/message/custom/send", text_message("o1"), forced["access_token"])["errcode"] == 0
-    assert post(fake, "/cgi-bin/message/custom/send", text_message("o1"), classic["access_token"])["errcode"] == 0
+    assert (
+        post(fake, "/cgi-bin/message/custom/send", text_message("o1"), forced["access_token"])["errcode"] == 0
+    )
+    assert (
+        post(fake, "/cgi-bin/message/custom/send", text_message("o1"), classic["access_token"])["errcode"]
+        == 0
+    )
     assert fake.current_token(stable=True) == forced["access_token"]
     assert fake.current_token(stable=False) == classic["access_token"]
     assert fake.token_fetch_count == 4
@@ -128,11 +148,19 @@ def test_messages_are_recorded(fake: FakeWeChatServer) -> None:
     news = {"touser": "oA", "msgtype": "news", "news": {"articles": [{"title": "t", "url": "http://x"}]}}
     assert post(fake, "/cgi-bin/message/custom/send", news, token)["errcode"] == 0
     # A message without its msgtype payload is refused and not counted as sent.
-    assert post(fake, "/cgi-bin/message/custom/send", {"touser": "oA", "msgtype": "text"}, token)["errcode"] == 47001
-    first = post(fake, "/cgi-bin/message/template/send",
-                 {"touser": "oA", "template_id": "tpl", "data": {"first": {"value": "x"}}}, token)
-    second = post(fake, "/cgi-bin/message/template/send",
-                  {"touser": "oB", "template_id": "tpl", "data": {}}, token)
+    assert (
+        post(fake, "/cgi-bin/message/custom/send", {"touser": "oA", "msgtype": "text"}, token)["errcode"]
+        == 47001
+    )
+    first = post(
+        fake,
+        "/cgi-bin/message/template/send",
+        {"touser": "oA", "template_id": "tpl", "data": {"first": {"value": "x"}}},
+        token,
+    )
+    second = post(
+        fake, "/cgi-bin/message/template/send", {"touser": "oB", "template_id": "tpl", "data": {}}, token
+    )
     assert first["errcode"] == 0 and second["msgid"] == first["msgid"] + 1
 
     assert [m["text"]["content"] for m in fake.custom_messages("oA") if m["msgtype"] == "text"] == ["你好"]
@@ -154,13 +182,24 @@ def test_menu_qrcode_and_robot(fake: FakeWeChatServer) -> None:
     assert post(fake, "/cgi-bin/menu/create", {"button": []}, token)["errcode"] == 40016
     assert fake.menus() == [menu]
 
-    permanent = post(fake, "/cgi-bin/qrcode/create",
-                     {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "b001"}}}, token)
+    permanent = post(
+        fake,
+        "/cgi-bin/qrcode/create",
+        {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "b001"}}},
+        token,
+    )
     assert permanent["ticket"] and permanent["url"].startswith("http://weixin.qq.com/q/")
     assert "expire_seconds" not in permanent
-    temporary = post(fake, "/cgi-bin/qrcode/create",
-                     {"action_name": "QR_STR_SCENE", "expire_seconds": 600,
-                      "action_info": {"scene": {"scene_str": "b002"}}}, token)
+    temporary = post(
+        fake,
+        "/cgi-bin/qrcode/create",
+        {
+            "action_name": "QR_STR_SCENE",
+            "expire_seconds": 600,
+            "action_info": {"scene": {"scene_str": "b002"}},
+        },
+        token,
+    )
     assert temporary["expire_seconds"] == 600
     assert post(fake, "/cgi-bin/qrcode/create", {"action_name": "BAD"}, token)["errcode"] == 40053
     assert [q["action_info"]["scene"]["scene_str"] for q in fake.qrcodes()] == ["b001", "b002"]
@@ -169,9 +208,12 @@ def test_menu_qrcode_and_robot(fake: FakeWeChatServer) -> None:
     hook = fake.robot_webhook_url("k1")
     reply = requests.post(hook, json={"msgtype": "text", "text": {"content": "告警"}}, timeout=5).json()
     assert reply == {"errcode": 0, "errmsg": "ok"}
-    assert requests.post(f"{fake.url}/cgi-bin/webhook/send", json={"msgtype": "text"}, timeout=5).json()[
-        "errcode"
-    ] == 93000
+    assert (
+        requests.post(f"{fake.url}/cgi-bin/webhook/send", json={"msgtype": "text"}, timeout=5).json()[
+            "errcode"
+        ]
+        == 93000
+    )
     assert fake.robot_messages() == [{"msgtype": "text", "text": {"content": "告警"}, "_key": "k1"}]
 
 
@@ -211,8 +253,12 @@ def test_reset(fake: FakeWeChatServer) -> None:
     assert fake.received() == [] and fake.token_fetch_count == 0
     assert post(fake, "/cgi-bin/message/custom/send", text_message("o1"), token)["errcode"] == 40001
     token = stable_token(fake)["access_token"]
-    assert post(fake, "/cgi-bin/menu/create", {"button": [{"type": "click", "name": "a", "key": "k"}]},
-                token)["errcode"] == 0
+    assert (
+        post(fake, "/cgi-bin/menu/create", {"button": [{"type": "click", "name": "a", "key": "k"}]}, token)[
+            "errcode"
+        ]
+        == 0
+    )
 
 
 def test_concurrent_requests_are_all_recorded(fake: FakeWeChatServer) -> None:
@@ -224,10 +270,14 @@ def test_concurrent_requests_are_all_recorded(fake: FakeWeChatServer) -> None:
             with requests.Session() as http:
                 for j in range(5):
                     body = text_message(f"o{i}", f"m{j}")
-                    r = http.post(f"{fake.url}/cgi-bin/message/custom/send", params={"access_token": token},
-                                  json=body, timeout=5)
+                    r = http.post(
+                        f"{fake.url}/cgi-bin/message/custom/send",
+                        params={"access_token": token},
+                        json=body,
+                        timeout=5,
+                    )
                     assert r.json()["errcode"] == 0
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
@@ -255,15 +305,19 @@ def test_delay(fake: FakeWeChatServer) -> None:
 
 def test_http_control_api(fake: FakeWeChatServer) -> None:
     control = f"{fake.url}/_fake"
-    assert requests.post(f"{control}/fail_next", json={"path": "/cgi-bin/message/custom/send",
-                                                       "errcode": 43004, "times": 1}, timeout=5).json() == {"ok": True}
+    assert requests.post(
+        f"{control}/fail_next",
+        json={"path": "/cgi-bin/message/custom/send", "errcode": 43004, "times": 1},
+        timeout=5,
+    ).json() == {"ok": True}
     token = stable_token(fake)["access_token"]
     assert post(fake, "/cgi-bin/message/custom/send", text_message("oX"), token)["errcode"] == 43004
     assert post(fake, "/cgi-bin/message/custom/send", text_message("oX", "2"), token)["errcode"] == 0
     assert post(fake, "/cgi-bin/message/custom/send", text_message("oY"), token)["errcode"] == 0
 
-    got = requests.get(f"{control}/received", params={"path": "/cgi-bin/message/custom/send", "openid": "oX"},
-                       timeout=5).json()
+    got = requests.get(
+        f"{control}/received", params={"path": "/cgi-bin/message/custom/send", "openid": "oX"}, timeout=5
+    ).json()
     assert [(r["errcode"], r["body"]["text"]["content"]) for r in got] == [(43004, "hi"), (0, "2")]
     assert {"method", "path", "query", "body", "time"} <= set(got[0])
     everything = requests.get(f"{control}/received", timeout=5).json()
@@ -283,7 +337,17 @@ def test_http_control_api(fake: FakeWeChatServer) -> None:
 
 def test_standalone_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.fake_wechat", "--port", "0", "--app-id", APP_ID, "--app-secret", APP_SECRET],
+        [
+            sys.executable,
+            "-m",
+            "bot.fake_wechat",
+            "--port",
+            "0",
+            "--app-id",
+            APP_ID,
+            "--app-secret",
+            APP_SECRET,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -295,8 +359,15 @@ def test_standalone_process() -> None:
         assert url.startswith("http://127.0.0.1:")
         body = {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET}
         token = requests.post(f"{url}/cgi-bin/stable_token", json=body, timeout=5).json()["access_token"]
-        assert requests.post(f"{url}/cgi-bin/message/custom/send", params={"access_token": token},
-                             json=text_message("oZ"), timeout=5).json()["errcode"] == 0
+        assert (
+            requests.post(
+                f"{url}/cgi-bin/message/custom/send",
+                params={"access_token": token},
+                json=text_message("oZ"),
+                timeout=5,
+            ).json()["errcode"]
+            == 0
+        )
         got = requests.get(f"{url}/_fake/received", params={"openid": "oZ"}, timeout=5).json()
         assert len(got) == 1
     finally:

@@ -87,7 +87,7 @@ def pg_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
+    except Exception as exc:
         admin.dispose()
         pytest.skip(f"PostgreSQL unreachable: {type(exc).__name__}")
     url = admin_url.set(database=name).render_as_string(hide_password=False)
@@ -162,7 +162,7 @@ def run_threads(n: int, target: Callable[[], str]) -> list[str]:
             value = target()
             with lock:
                 results.append(value)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             with lock:
                 errors.append(exc)
 
@@ -187,7 +187,7 @@ def _process_worker(kind: str, target: str, prefix: str, base_url: str, barrier:
         api = WeChatAPI(app_id=APP_ID, app_secret=APP_SECRET, token_store=store, api_base_url=base_url)
         barrier.wait(timeout=60)
         queue.put(("ok", api.fetch_token()))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:
         queue.put(("error", repr(exc)))
 
 
@@ -226,7 +226,9 @@ def expire_redis_token(prefix: str) -> None:
 
     client = redis.Redis.from_url(REDIS_URL)
     key = f"{prefix}{APP_ID}"
-    data = json.loads(client.get(key))
+    raw = client.get(key)
+    assert raw is not None
+    data = json.loads(raw)
     past = datetime.now(UTC) - timedelta(minutes=1)
     data["expires_at"], data["updated_at"] = past.isoformat(), (past - timedelta(seconds=7200)).isoformat()
     client.set(key, json.dumps(data))
@@ -282,8 +284,9 @@ def test_classic_token_endpoint_when_stable_token_is_off(wx_fake: FakeWeChatServ
 
 def test_token_is_refreshed_before_expiry_without_a_storm(wx_fake: FakeWeChatServer) -> None:
     clock = FixedClock(T0)
-    api = make_api(wx_fake, MemoryTokenStore(clock), clock=clock, use_stable_token=False,
-                   refresh_margin_seconds=300)
+    api = make_api(
+        wx_fake, MemoryTokenStore(clock), clock=clock, use_stable_token=False, refresh_margin_seconds=300
+    )
     first = api.fetch_token()
     clock.advance(timedelta(seconds=7200 - 301))
     assert api.fetch_token() == first
@@ -388,8 +391,12 @@ def test_wrong_app_secret_is_a_clear_error(wx_fake: FakeWeChatServer) -> None:
 
 
 def test_wrong_app_id(wx_fake: FakeWeChatServer) -> None:
-    api = WeChatAPI(app_id="wxsomeoneelse", app_secret=APP_SECRET, token_store=MemoryTokenStore(),
-                    api_base_url=wx_fake.url)
+    api = WeChatAPI(
+        app_id="wxsomeoneelse",
+        app_secret=APP_SECRET,
+        token_store=MemoryTokenStore(),
+        api_base_url=wx_fake.url,
+    )
     with pytest.raises(WeChatAPIError) as info:
         api.fetch_token()
     assert info.value.errcode == 40013 and info.value.permanent
@@ -438,9 +445,19 @@ def test_error_classification(errcode: int, retryable: bool, permanent: bool, to
 
 @pytest.mark.parametrize(
     ("errcode", "retryable"),
-    [(-1, True), (45009, True), (45011, True), (43004, False), (45015, False), (45047, False), (48001, False)],
+    [
+        (-1, True),
+        (45009, True),
+        (45011, True),
+        (43004, False),
+        (45015, False),
+        (45047, False),
+        (48001, False),
+    ],
 )
-def test_api_errors_are_raised_without_retrying(wx_fake: FakeWeChatServer, errcode: int, retryable: bool) -> None:
+def test_api_errors_are_raised_without_retrying(
+    wx_fake: FakeWeChatServer, errcode: int, retryable: bool
+) -> None:
     clock = FixedClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 23:00 in Beijing
     api = make_api(wx_fake, clock=clock)
     wx_fake.fail_next(CUSTOM, errcode)
@@ -482,8 +499,13 @@ def test_timeout_is_retryable() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
         port = sock.getsockname()[1]
-        api = WeChatAPI(app_id=APP_ID, app_secret=APP_SECRET, token_store=MemoryTokenStore(),
-                        api_base_url=f"http://127.0.0.1:{port}", timeout=0.3)
+        api = WeChatAPI(
+            app_id=APP_ID,
+            app_secret=APP_SECRET,
+            token_store=MemoryTokenStore(),
+            api_base_url=f"http://127.0.0.1:{port}",
+            timeout=0.3,
+        )
         with pytest.raises(WeChatAPIError) as info:
             api.fetch_token()
     assert info.value.errcode == -1 and info.value.retryable
@@ -492,8 +514,12 @@ def test_timeout_is_retryable() -> None:
 
 
 def test_wrong_base_url_is_not_retryable(wx_fake: FakeWeChatServer) -> None:
-    api = WeChatAPI(app_id=APP_ID, app_secret=APP_SECRET, token_store=MemoryTokenStore(),
-                    api_base_url=wx_fake.url + "/not-wechat")
+    api = WeChatAPI(
+        app_id=APP_ID,
+        app_secret=APP_SECRET,
+        token_store=MemoryTokenStore(),
+        api_base_url=wx_fake.url + "/not-wechat",
+    )
     with pytest.raises(WeChatAPIError) as info:
         api.fetch_token()
     assert info.value.errcode == ERRCODE_BAD_RESPONSE and info.value.permanent
@@ -547,7 +573,10 @@ def test_create_qrcode(wx_fake: FakeWeChatServer) -> None:
     temporary = api.create_qrcode("survey:42", permanent=False, expire_seconds=3600)
     assert temporary["expire_seconds"] == 3600
     first, second = wx_fake.qrcodes()
-    assert first == {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "branch:B001"}}}
+    assert first == {
+        "action_name": "QR_LIMIT_STR_SCENE",
+        "action_info": {"scene": {"scene_str": "branch:B001"}},
+    }
     assert second["action_name"] == "QR_STR_SCENE" and second["expire_seconds"] == 3600
     with pytest.raises(ValueError):
         api.create_qrcode("x", expire_seconds=60)
@@ -564,7 +593,11 @@ def test_robot_send(wx_fake: FakeWeChatServer) -> None:
     api.robot_send(webhook_url=hook, content="请处理", markdown=False, mentioned_mobiles=["13800000000"])
     api.robot_send(webhook_url=hook, content="长" * 3000)
     first, second, third = wx_fake.robot_messages()
-    assert first == {"msgtype": "markdown", "markdown": {"content": "**升级提醒** 工单 QJ-0001"}, "_key": "group-1"}
+    assert first == {
+        "msgtype": "markdown",
+        "markdown": {"content": "**升级提醒** 工单 QJ-0001"},
+        "_key": "group-1",
+    }
     assert second["text"] == {"content": "请处理", "mentioned_mobile_list": ["13800000000"]}
     assert len(third["markdown"]["content"].encode("utf-8")) <= 4096
     assert third["markdown"]["content"].endswith("…")
@@ -591,7 +624,7 @@ def test_threads_share_one_fetch_on_sqlite(
 
     def next_api() -> WeChatAPI:
         with lock:
-            return next(it)  # noqa: B023 - the iterator is replaced on purpose
+            return next(it)
 
     tokens = run_threads(8, lambda: next_api().fetch_token())
     assert len(set(tokens)) == 1 and len(tokens) == 8
@@ -646,7 +679,9 @@ def test_processes_share_one_fetch_on_postgres(wx_fake: FakeWeChatServer, pg_url
 
 
 @pytest.mark.postgres
-def test_postgres_token_error_refreshes_once_across_workers(wx_fake: FakeWeChatServer, pg_engine: Engine) -> None:
+def test_postgres_token_error_refreshes_once_across_workers(
+    wx_fake: FakeWeChatServer, pg_engine: Engine
+) -> None:
     sf = session_factory(pg_engine)
     apis = [make_api(wx_fake, DatabaseTokenStore(sf)) for _ in range(4)]
     apis[0].fetch_token()
@@ -774,8 +809,12 @@ def test_build_wechat_api_from_config(wx_fake: FakeWeChatServer, sqlite_sf: sess
     api.close()
 
     classic = build_wechat_api(
-        _config(wx_fake, QIANJIA_WECHAT__USE_STABLE_TOKEN="false", QIANJIA_WECHAT__TOKEN_CACHE="memory",
-                QIANJIA_WECHAT__REQUEST_TIMEOUT_SECONDS="2.5"),
+        _config(
+            wx_fake,
+            QIANJIA_WECHAT__USE_STABLE_TOKEN="false",
+            QIANJIA_WECHAT__TOKEN_CACHE="memory",
+            QIANJIA_WECHAT__REQUEST_TIMEOUT_SECONDS="2.5",
+        ),
         sqlite_sf,
         SystemClock(),
     )
