@@ -19,6 +19,15 @@ from models.core import (
     TicketStatus,
     WeChatAccessToken,
 )
+from models.staff import (
+    CategoryCorrection,
+    LoginAttempt,
+    OfflineFeedback,
+    Revisit,
+    Role,
+    Staff,
+    StaffSession,
+)
 
 __all__ = [
     "BRANCH_KIND_NAMES",
@@ -28,12 +37,19 @@ __all__ = [
     "Base",
     "Branch",
     "BranchKind",
+    "CategoryCorrection",
     "Channel",
     "Customer",
     "Direction",
     "InboundDedup",
+    "LoginAttempt",
     "Message",
+    "OfflineFeedback",
     "Priority",
+    "Revisit",
+    "Role",
+    "Staff",
+    "StaffSession",
     "Ticket",
     "TicketEvent",
     "TicketStatus",

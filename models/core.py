@@ -128,6 +128,8 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The staff member working the ticket (issue 6, migration 0004; the Staff model is in models/staff.py).
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
     customer: Mapped[Customer | None] = relationship()
     branch: Mapped[Branch | None] = relationship()
