@@ -3,7 +3,16 @@
 It speaks WeChat's HTTP/JSON protocol (access tokens, customer-service and template
 messages, menus, QR codes, the WeCom group robot), records every request it receives
 and can be told to fail.  Control it in-process through the methods of
-`FakeWeChatServer`, or from another process through the HTTP API under ``/_fake/``.
+`FakeWeChatServer`, or from another process through the HTTP API under ``/_fake/``:
+
+    GET  /_fake/received?path=&openid=   requests received, as a JSON list
+    GET  /_fake/stats                    {"token_fetch_count", "received"}
+    POST /_fake/fail_next                {"path", "errcode", "times"?, "errmsg"?}
+    POST /_fake/delay                    {"path", "seconds"} (0 removes the delay)
+    POST /_fake/expire_tokens
+    POST /_fake/reset
+
+Run it standalone with ``python -m bot.fake_wechat --port 8081 --app-id X --app-secret Y``.
 """
 
 from __future__ import annotations
