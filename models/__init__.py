@@ -1,5 +1,6 @@
 """SQLAlchemy models. Import from here so Alembic sees every table."""
 
+from models.api import ApiClient, AppCustomer, AppFeedback, IdempotencyRecord, RateCounter
 from models.base import Base, UTCDateTime
 from models.core import (
     BRANCH_KIND_NAMES,
@@ -33,6 +34,9 @@ __all__ = [
     "BRANCH_KIND_NAMES",
     "OPEN_STATUSES",
     "TICKET_TRANSITIONS",
+    "ApiClient",
+    "AppCustomer",
+    "AppFeedback",
     "AuditLog",
     "Base",
     "Branch",
@@ -41,11 +45,13 @@ __all__ = [
     "Channel",
     "Customer",
     "Direction",
+    "IdempotencyRecord",
     "InboundDedup",
     "LoginAttempt",
     "Message",
     "OfflineFeedback",
     "Priority",
+    "RateCounter",
     "Revisit",
     "Role",
     "Staff",
