@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from bot import health
 from bot.webhook import WebhookSettings, WebhookState
 from bot.webhook import bp as webhook_bp
 from core.config import Config, load_config
@@ -27,5 +28,6 @@ def create_app(cfg: Config | None = None, *, runtime: Runtime | None = None, rou
         settings=WebhookSettings.from_config(cfg),
     )
     app.register_blueprint(webhook_bp)
+    health.register(app)
     logging.getLogger(__name__).debug("app created on %s", runtime.engine.url.render_as_string(hide_password=True))
     return app

@@ -14,6 +14,7 @@ from bot.parse import parse_xml_fields, to_inbound
 from bot.pipeline import process_inbound
 from bot.replies import SUCCESS
 from bot.security import MessageCrypto, WebhookError, check_timestamp, check_xml_body, verify_signature
+from core import metrics
 from core.config import Config
 from handlers.router import Router
 from services.runtime import Runtime
@@ -123,6 +124,7 @@ def receive() -> Response:
 
     try:
         reply_xml, _duplicate = process_inbound(state.runtime, state.router, inbound)
+        metrics.record_inbound(inbound, duplicate=_duplicate)
     except (OperationalError, DBAPIError) as exc:
         # Not stored, so not acknowledged: WeChat will retry.
         log.error("database unavailable, delivery not acknowledged: %s", type(exc).__name__)

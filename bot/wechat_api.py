@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from core import metrics
 from core.clock import Clock, SystemClock
 from core.config import Config, ConfigError, env_name
 from models import WeChatAccessToken
@@ -88,6 +89,7 @@ class WeChatAPIError(Exception):
         self.errmsg = str(errmsg)
         self.api = api
         self._retry_after = retry_after_seconds
+        metrics.record_wechat_api_error(self.errcode, api)
         super().__init__(self.errcode, self.errmsg)
 
     def __str__(self) -> str:
@@ -804,7 +806,8 @@ class WeChatAPI:
             return _result_or_raise(response, api)
         except WeChatAPIError as exc:
             if exc.errcode == 45009:
-                raise WeChatAPIError(exc.errcode, exc.errmsg, api=api, retry_after_seconds=60.0) from None
+                exc._retry_after = 60.0  # the same error, counted once in the metrics
+                raise
             raise
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.metrics import CLASSIFICATION_DURATION
 from models import Branch
 from services.runtime import Runtime
 from services.tickets import Classification
@@ -18,6 +19,7 @@ def branch_refs(session: Session) -> list:
     return [BranchRef(code=code, name=name, aliases=tuple(aliases or ())) for code, name, aliases in rows]
 
 
+@CLASSIFICATION_DURATION.time()
 def classify(session: Session, *, runtime: Runtime, text: str) -> Classification:
     """Redact, classify, detect urgency and branch; the result carries only redacted text."""
     analysis = runtime.analyzer.analyze(text, branch_refs(session))

@@ -60,6 +60,11 @@ class Runtime:
             return self._analyzer
 
     @property
+    def analyzer_loaded(self) -> bool:
+        """True once `analyzer` has been loaded in this process (never triggers a load)."""
+        return self._analyzer is not None
+
+    @property
     def wechat_api(self) -> WeChatAPI:
         """The WeChat API client (needs QIANJIA_WECHAT__APP_ID / APP_SECRET)."""
         with self._lock:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.logging import bind_ticket
 from models import (
     TICKET_TRANSITIONS,
     Branch,
@@ -103,6 +104,7 @@ def submit_feedback(
         created_at=now,
         tz=ZoneInfo(str(cfg.get("timezone", "Asia/Shanghai"))),
     )
+    bind_ticket(ticket.number)
     add_event(session, ticket=ticket, kind="created", now=now, data={
         "channel": channel.value,
         "type": classification.type,
