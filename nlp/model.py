@@ -6,6 +6,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import pickle
 import platform
 import tempfile
 import threading
@@ -16,9 +17,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .compiled import (
+    FALLBACK_CATEGORY,
+    FALLBACK_TYPE,
+    CompiledModel,
+    Prediction,
+    word_uni_bigrams,
+    word_unigrams,
+)
 from .corpus import CATEGORIES, TYPES, Corpus, Example, corpus_hash, is_heldout, load_corpus
 from .pii import redact
-from .text import normalize, normalize_many, tokenize_normalized, warm_up
+from .text import normalize, normalize_many, warm_up
 
 __all__ = [
     "HEADS",
@@ -43,13 +52,11 @@ __all__ = [
 
 HEADS: tuple[str, ...] = ("type", "category")
 CANDIDATES: tuple[str, ...] = ("logreg", "linear_svc_calibrated", "sgd_calibrated", "complement_nb_calibrated")
-FALLBACK_TYPE = "inquiry"
-FALLBACK_CATEGORY = "other"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_CLASSIFY_CHARS = 4000
-SMALL_BATCH = 16  # up to this many texts, per-message fast path beats scikit-learn's batch overhead
 RANDOM_STATE = 20240601
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.joblib"  # scikit-learn objects (loaded lazily, only for pipeline()/research)
+COMPILED_FILE = "compiled.pkl"  # numpy/builtins only: what serving loads
 META_FILE = "metadata.json"
 
 
@@ -57,13 +64,14 @@ META_FILE = "metadata.json"
 class ModelConfig:
     """Feature and classifier settings; part of the artefact hash so a change retrains."""
 
-    type_classifier: str = "logreg"
-    category_classifier: str = "logreg"
-    C: float = 10.0
+    # Chosen by 5-fold CV on the training part only (see bench/nlp/run.py and data/README.md).
+    type_classifier: str = "linear_svc_calibrated"
+    category_classifier: str = "linear_svc_calibrated"
+    C: float = 10.0  # LogisticRegression C; LinearSVC uses C / 20
     class_weight: str | None = "balanced"
     char_ngram_min: int = 1
-    char_ngram_max: int = 3
-    word_bigrams: bool = True
+    char_ngram_max: int = 2
+    word_bigrams: bool = False
     min_df: int = 1
 
     def classifier_for(self, head: str) -> str:
@@ -75,17 +83,6 @@ DEFAULT_CONFIG = ModelConfig()
 
 
 # --------------------------------------------------------------------------- features
-
-
-def word_unigrams(normalized: str) -> list[str]:
-    """Analyzer: jieba word tokens of normalised text."""
-    return tokenize_normalized(normalized)
-
-
-def word_uni_bigrams(normalized: str) -> list[str]:
-    """Analyzer: jieba word tokens plus adjacent-token bigrams."""
-    tokens = tokenize_normalized(normalized)
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
 
 
 def build_features(config: ModelConfig = DEFAULT_CONFIG):  # type: ignore[no-untyped-def]
@@ -261,143 +258,65 @@ def head_report(head: str, labels: Sequence[str], y_true: Sequence[str], y_pred:
 # --------------------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Both head outputs for one message."""
-
-    type: str
-    type_confidence: float
-    category: str
-    category_confidence: float
-
-
-class _LinearHead:
-    """Fast single-message scorer equivalent to a fitted linear head's predict_proba."""
-
-    def __init__(self, clf: Any) -> None:
-        """Extract weights from LogisticRegression or sigmoid CalibratedClassifierCV(ensemble=False)."""
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.linear_model import LogisticRegression
-
-        self.classes = np.asarray(clf.classes_)
-        self.calibrators: list[tuple[float, float]] | None = None
-        if isinstance(clf, LogisticRegression):
-            est = clf
-        elif (
-            isinstance(clf, CalibratedClassifierCV)
-            and clf.method == "sigmoid"
-            and len(clf.calibrated_classifiers_) == 1
-            and len(self.classes) > 2
-            and hasattr(clf.calibrated_classifiers_[0].estimator, "coef_")
-        ):
-            cal = clf.calibrated_classifiers_[0]
-            est = cal.estimator
-            if list(est.classes_) != list(self.classes):
-                raise TypeError("class order mismatch")
-            self.calibrators = [(float(c.a_), float(c.b_)) for c in cal.calibrators]
-        else:
-            raise TypeError(f"no fast path for {type(clf).__name__}")
-        self.coef_t = np.ascontiguousarray(np.asarray(est.coef_, dtype=np.float64).T)  # (n_features, k)
-        self.intercept = np.asarray(est.intercept_, dtype=np.float64)
-
-    def proba(self, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        """Return class probabilities for one sparse row given by column indices and values."""
-        scores = vals @ self.coef_t[idx] + self.intercept
-        if self.calibrators is not None:
-            p = np.array([1.0 / (1.0 + np.exp(a * d + b)) for d, (a, b) in zip(scores, self.calibrators)])
-            total = p.sum()
-            p = p / total if total != 0 else np.full_like(p, 1.0 / len(p))
-            p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
-            return p
-        if scores.shape[0] == 1:  # binary LogisticRegression
-            p1 = 1.0 / (1.0 + np.exp(-scores[0]))
-            return np.array([1.0 - p1, p1])
-        scores = scores - scores.max()
-        e = np.exp(scores)
-        return e / e.sum()
-
-
-class _FastPath:
-    """Per-message feature extraction + linear heads without scikit-learn's per-call validation overhead."""
-
-    def __init__(self, features: Any, heads: Mapping[str, Any]) -> None:
-        """Compile vocabularies, idf weights and head weights from the fitted objects."""
-        steps = dict(features.named_steps)
-        union = steps["union"]
-        if union.transformer_weights:
-            raise TypeError("transformer weights are not supported by the fast path")
-        self.blocks: list[tuple[Any, dict[str, int], np.ndarray, bool, int]] = []
-        offset = 0
-        for _, vec in union.transformer_list:
-            if vec.norm != "l2" or not vec.use_idf or vec.binary:
-                raise TypeError("unsupported vectorizer settings")
-            vocab = dict(vec.vocabulary_)
-            self.blocks.append((vec.build_analyzer(), vocab, np.asarray(vec.idf_, dtype=np.float64),
-                                bool(vec.sublinear_tf), offset))
-            offset += len(vocab)
-        self.heads = {head: _LinearHead(clf) for head, clf in heads.items()}
-
-    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return (column indices, values) of the normalised feature row of one raw text."""
-        norm = normalize(text)
-        all_idx: list[np.ndarray] = []
-        all_val: list[np.ndarray] = []
-        for analyze, vocab, idf, sublinear, offset in self.blocks:
-            counts: dict[int, int] = {}
-            for feat in analyze(norm):
-                j = vocab.get(feat)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            if not counts:
-                continue
-            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            if sublinear:
-                tf = np.log(tf) + 1.0
-            val = tf * idf[idx]
-            norm2 = float(np.sqrt(val @ val))
-            if norm2 > 0:
-                val = val / norm2
-            all_idx.append(idx + offset)
-            all_val.append(val)
-        if not all_idx:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        return np.concatenate(all_idx), np.concatenate(all_val)
-
-    def predict(self, text: str) -> "Prediction":
-        """Classify one raw text."""
-        idx, vals = self.row(text)
-        if idx.size == 0:
-            return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
-        out: dict[str, tuple[str, float]] = {}
-        for head, scorer in self.heads.items():
-            p = scorer.proba(idx, vals)
-            best = int(p.argmax())
-            out[head] = (str(scorer.classes[best]), float(p[best]))
-        return Prediction(out["type"][0], out["type"][1], out["category"][0], out["category"][1])
-
-
-@dataclass
 class Model:
-    """A fitted feature pipeline shared by the type and category heads, plus metadata."""
+    """A trained two-head classifier: compiled serving form plus (lazily loaded) scikit-learn objects."""
 
-    features: Any
-    heads: dict[str, Any]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    _fast: Any = field(default=None, init=False, repr=False, compare=False)
+    def __init__(
+        self,
+        features: Any = None,
+        heads: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        compiled: CompiledModel | None = None,
+        sklearn_path: str | Path | None = None,
+    ) -> None:
+        """Wrap fitted objects and/or a compiled model; sklearn objects may be loaded from a path on demand."""
+        self._features = features
+        self._heads = dict(heads) if heads is not None else None
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._sklearn_path = Path(sklearn_path) if sklearn_path is not None else None
+        self._compiled: CompiledModel | None | bool = compiled
+        if compiled is None and features is None and self._sklearn_path is None:
+            raise ValueError("Model needs fitted objects, a compiled model or an artefact path")
 
-    def fast_path(self) -> "_FastPath | None":
-        """Return the compiled single-message fast path, or None when the estimators do not support it."""
-        if self._fast is None:
+    def _load_sklearn(self) -> None:
+        """Load the scikit-learn pipeline objects from the artefact file on first use."""
+        if self._features is None:
+            import joblib
+
+            if self._sklearn_path is None:
+                raise RuntimeError("this model has no scikit-learn objects")
+            payload = joblib.load(self._sklearn_path)
+            self._features, self._heads = payload["features"], dict(payload["heads"])
+
+    @property
+    def features(self) -> Any:
+        """Return the fitted feature pipeline (normalise -> FeatureUnion)."""
+        self._load_sklearn()
+        return self._features
+
+    @property
+    def heads(self) -> dict[str, Any]:
+        """Return the fitted classifiers by head name."""
+        self._load_sklearn()
+        assert self._heads is not None
+        return self._heads
+
+    def compiled(self) -> CompiledModel | None:
+        """Return the scikit-learn-free serving form, compiling it on first use (None if unsupported)."""
+        if self._compiled is None:
             try:
-                self._fast = _FastPath(self.features, self.heads)
+                self._compiled = CompiledModel.from_sklearn(self.features, self.heads)
             except (TypeError, AttributeError, KeyError):
-                self._fast = False
-        return self._fast or None
+                self._compiled = False
+        return self._compiled or None
 
     @property
     def labels(self) -> dict[str, tuple[str, ...]]:
         """Return the label order of each head."""
+        compiled = self.compiled()
+        if compiled is not None:
+            return compiled.labels
         return {head: tuple(str(c) for c in clf.classes_) for head, clf in self.heads.items()}
 
     @property
@@ -412,22 +331,33 @@ class Model:
 
         return Pipeline([("features", self.features), ("clf", self.heads[head])])
 
+    @staticmethod
+    def _clip(texts: Sequence[str]) -> list[str]:
+        """Coerce to str and cut texts to MAX_CLASSIFY_CHARS."""
+        return [(t if isinstance(t, str) else "" if t is None else str(t))[:MAX_CLASSIFY_CHARS] for t in texts]
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify raw (preferably redacted) texts in one batch; texts without known features -> fallback."""
         if not texts:
             return []
-        if len(texts) <= SMALL_BATCH and self.fast_path() is not None:
-            return [self.predict_one(t) for t in texts]
-        clipped = [(t if isinstance(t, str) else "" if t is None else str(t))[:MAX_CLASSIFY_CHARS] for t in texts]
-        x = self.features.transform(clipped)
-        nnz = np.diff(x.indptr) if hasattr(x, "indptr") else np.count_nonzero(x, axis=1)
+        compiled = self.compiled()
+        if compiled is not None:
+            return compiled.predict_many(self._clip(texts))
+        return self.predict_with_pipeline(texts)
+
+    def predict_with_pipeline(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify through the scikit-learn objects (reference path; same results as predict())."""
+        if not texts:
+            return []
+        x = self.features.transform(self._clip(texts))
+        nnz = np.diff(x.indptr)
         outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for head, clf in self.heads.items():
             proba = clf.predict_proba(x)
             best = proba.argmax(axis=1)
             outputs[head] = (np.asarray(clf.classes_)[best], proba[np.arange(len(best)), best])
         results: list[Prediction] = []
-        for i in range(len(clipped)):
+        for i in range(x.shape[0]):
             if nnz[i] == 0:
                 results.append(Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0))
                 continue
@@ -442,12 +372,11 @@ class Model:
         return results
 
     def predict_one(self, text: str) -> Prediction:
-        """Classify a single text (fast path when available; same result as predict([text])[0])."""
-        fast = self.fast_path()
-        if fast is None:
-            return self.predict([text])[0]
-        clipped = (text if isinstance(text, str) else "" if text is None else str(text))[:MAX_CLASSIFY_CHARS]
-        return fast.predict(clipped)
+        """Classify a single text."""
+        compiled = self.compiled()
+        if compiled is None:
+            return self.predict_with_pipeline([text])[0]
+        return compiled.predict_one(self._clip([text])[0])
 
 
 def library_versions() -> dict[str, str]:
@@ -464,10 +393,13 @@ def library_versions() -> dict[str, str]:
 
 
 def _sklearn_version() -> str:
-    """Return the installed scikit-learn version."""
-    import sklearn
+    """Return the installed scikit-learn version (from package metadata: no sklearn import)."""
+    import importlib.metadata as md
 
-    return str(sklearn.__version__)
+    try:
+        return md.version("scikit-learn")
+    except md.PackageNotFoundError:
+        return "missing"
 
 
 def _prepare_extras(extra_examples: Sequence[tuple[str, str, str]], categories: Sequence[str]) -> list[Example]:
@@ -609,22 +541,32 @@ def cross_validate(
 
 
 def save_model(model: Model, cache_dir: str | Path) -> Path:
-    """Atomically write model.joblib and metadata.json into cache_dir; return the directory."""
+    """Atomically write model.joblib, compiled.pkl and metadata.json (last) into cache_dir."""
     import joblib
 
     directory = Path(cache_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_model = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=directory)
-    os.close(fd)
-    fd, tmp_meta = tempfile.mkstemp(prefix=".meta-", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        joblib.dump({"features": model.features, "heads": model.heads}, tmp_model, compress=3)
-        Path(tmp_meta).write_text(json.dumps(model.metadata, ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp_model, directory / MODEL_FILE)
-        os.replace(tmp_meta, directory / META_FILE)
-    finally:
-        for tmp in (tmp_model, tmp_meta):
+    payloads: list[tuple[str, Any]] = [(MODEL_FILE, "sklearn")]
+    compiled = model.compiled()
+    if compiled is not None:
+        payloads.append((COMPILED_FILE, "compiled"))
+    payloads.append((META_FILE, "meta"))
+    if compiled is None:
+        (directory / COMPILED_FILE).unlink(missing_ok=True)
+    for name, kind in payloads:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=directory)
+        os.close(fd)
+        try:
+            if kind == "sklearn":
+                joblib.dump({"features": model.features, "heads": model.heads}, tmp, compress=3)
+            elif kind == "compiled":
+                assert compiled is not None
+                with open(tmp, "wb") as fh:
+                    pickle.dump(compiled.state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            else:
+                Path(tmp).write_text(json.dumps(model.metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+            os.replace(tmp, directory / name)
+        finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return directory
@@ -641,16 +583,24 @@ def read_metadata(cache_dir: str | Path) -> dict[str, Any] | None:
 
 
 def load_model(cache_dir: str | Path) -> Model:
-    """Load a saved artefact (trusted local cache: joblib unpickles) and warm up the tokenizer."""
-    import joblib
-
+    """Load a saved artefact (a trusted local cache: files are unpickled) and warm up the tokenizer."""
     directory = Path(cache_dir)
     metadata = read_metadata(directory)
     if metadata is None:
         raise FileNotFoundError(f"no model metadata in {directory}")
-    payload = joblib.load(directory / MODEL_FILE)
+    compiled_path = directory / COMPILED_FILE
+    if compiled_path.exists():
+        # Serving path: numpy + builtins only, scikit-learn is imported lazily if ever needed.
+        with compiled_path.open("rb") as fh:
+            compiled = CompiledModel.from_state(pickle.load(fh))
+        model = Model(metadata=metadata, compiled=compiled, sklearn_path=directory / MODEL_FILE)
+    else:
+        import joblib
+
+        payload = joblib.load(directory / MODEL_FILE)
+        model = Model(payload["features"], payload["heads"], metadata)
     warm_up()
-    return Model(features=payload["features"], heads=dict(payload["heads"]), metadata=metadata)
+    return model
 
 
 _cache_lock = threading.Lock()

@@ -110,20 +110,53 @@ def test_analyzer_end_to_end(model: Model) -> None:
     assert not result.needs_triage and result.team == TEAMS[result.category]
 
 
-def test_fast_path_matches_sklearn_pipeline(model: Model) -> None:
+def test_compiled_path_matches_sklearn_pipeline(model: Model) -> None:
     import numpy as np
 
     corpus = load_corpus()
     texts = [e.text for e in corpus.heldout[:150]] + ROBUSTNESS_INPUTS
-    batch = model.predict(texts)  # > SMALL_BATCH: scikit-learn pipeline path
-    assert model.fast_path() is not None
-    for text, expected in zip(texts, batch):
+    reference = model.predict_with_pipeline(texts)
+    assert model.compiled() is not None
+    batch = model.predict(texts)
+    for text, expected, got_batch in zip(texts, reference, batch):
         got = model.predict_one(text)
-        assert (got.type, got.category) == (expected.type, expected.category), text[:30]
-        assert np.isclose(got.type_confidence, expected.type_confidence, atol=1e-9)
-        assert np.isclose(got.category_confidence, expected.category_confidence, atol=1e-9)
+        for pred in (got, got_batch):
+            assert (pred.type, pred.category) == (expected.type, expected.category), text[:30]
+            assert np.isclose(pred.type_confidence, expected.type_confidence, atol=1e-9)
+            assert np.isclose(pred.category_confidence, expected.category_confidence, atol=1e-9)
     x = model.pipeline("category").predict_proba(texts[:5])
     assert x.shape == (5, len(model.labels["category"]))
+
+
+def test_char_wb_ngrams_match_sklearn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp.compiled import char_wb_ngrams
+
+    for n_range in ((1, 2), (1, 3), (2, 4)):
+        analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=n_range, lowercase=False).build_analyzer()
+        for text in ("", "a", "排队 太久了", "u盾  坏了 ab", "x" * 7, "手机银行 app 闪退!!!"):
+            assert char_wb_ngrams(text, *n_range) == analyzer(text), (n_range, text)
+
+
+def test_serving_load_does_not_import_sklearn(model: Model, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from nlp.model import save_model
+
+    save_model(model, tmp_path)
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); from nlp.model import load_model; "
+        "m = load_model(sys.argv[1]); p = m.predict_one('排队太久'); m.predict(['a', '']); "
+        "print(p.category, 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code, str(tmp_path), str(root)],
+                         capture_output=True, text=True, check=True)
+    category, imported = out.stdout.split()
+    assert category == model.predict_one("排队太久").category
+    assert imported == "False"
 
 
 def test_triage_threshold(model: Model) -> None:
