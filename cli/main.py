@@ -53,6 +53,9 @@ def _register_subcommands() -> None:
     cli.add_command(serve.serve)
     cli.add_command(simulate.simulate)
     cli.add_command(demo.demo)
+    from cli import ops  # doctor, retention, customer export/erase
+
+    ops.register(cli)
 
 
 _register_subcommands()

@@ -51,7 +51,7 @@ def check_database(runtime: Runtime) -> Check:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         return Check(FAIL, f"无法连接数据库（{type(exc.orig or exc).__name__}）",
-                     f"请确认数据库已启动、网络可达，并检查环境变量 {_database_env()} 中的地址、用户名和密码")
+                     f"请确认数据库已启动、网络可达，并检查环境变量 {_database_env()}中的地址、用户名和密码")
     return Check(OK, runtime.engine.dialect.name)
 
 
