@@ -34,6 +34,7 @@ _ID_PROVINCES = frozenset(
 # Not preceded by a digit (a run starts at its first digit); an optional "+" is looked at separately.
 _RUN_RE = re.compile(r"(?<![0-9])[0-9]+(?:[ \-]{1,3}[0-9]+)*[Xx]?(?![0-9])")
 _GROUP_RE = re.compile(r"[0-9]+")
+_CANDIDATE_WIDTHS = frozenset({11, 13, 16, 17, 18, 19})  # mobile, 86+mobile, cards, ID (17 digits + X)
 _EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z])"
@@ -156,6 +157,9 @@ def _scan_run(view: str, start: int, end: int) -> list[PiiSpan]:
                 break
             ends.append(j)
         for j in reversed(ends):  # longest window first
+            width = sum(b - a for a, b in groups[i : j + 1])
+            if width not in _CANDIDATE_WIDTHS:
+                continue
             digits = "".join(view[a:b] for a, b in groups[i : j + 1])
             sizes = tuple(b - a for a, b in groups[i : j + 1])
             with_x = trailing_x and j == n - 1

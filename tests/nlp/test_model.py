@@ -249,3 +249,15 @@ def test_load_or_train_retrains_on_corpus_change(tmp_path: Path) -> None:
     assert second.metadata["corpus_hash"] != first.metadata["corpus_hash"]
     meta = json.loads((cache / META_FILE).read_text(encoding="utf-8"))
     assert meta["corpus_hash"] == second.metadata["corpus_hash"]
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    from nlp import train
+
+    small = _small_corpus(tmp_path, rows_per_file=30)
+    a = train(small)
+    b = train(small)
+    texts = [e.text for e in load_corpus(small).heldout]
+    assert a.predict(texts) == b.predict(texts)
+    assert a.metadata["heldout"] == b.metadata["heldout"]
+    assert a.metadata["corpus_hash"] == b.metadata["corpus_hash"]
