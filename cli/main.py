@@ -48,14 +48,23 @@ def db_current(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from cli import demo, serve, simulate
+    from cli import apikey, demo, serve, simulate
 
     cli.add_command(serve.serve)
     cli.add_command(simulate.simulate)
     cli.add_command(demo.demo)
+    cli.add_command(apikey.apikey)
+    from cli import nlp as nlp_cli  # classify, nlp train/evaluate
+
+    cli.add_command(nlp_cli.classify)
+    cli.add_command(nlp_cli.nlp)
     from cli import ops  # doctor, retention, customer export/erase
 
     ops.register(cli)
+    from cli import scheduler as scheduler_cli  # scheduler, jobs, notices, improvements
+
+    for command in scheduler_cli.COMMANDS:
+        cli.add_command(command)
 
 
 _register_subcommands()

@@ -5,6 +5,7 @@ The Flask app, the scheduler and the CLI each build one and hand it to the servi
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from core.clock import Clock, SystemClock
 from core.config import ROOT, Config
 from core.db import get_engine, session_factory
 from services.texts import Texts
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.wechat_api import WeChatAPI
@@ -49,7 +52,20 @@ class Runtime:
                 model_dir = Path(str(self.cfg.get("nlp.model_dir", "var/model")))
                 if not model_dir.is_absolute():
                     model_dir = ROOT / model_dir
-                model = load_or_train(model_dir)
+                extra: list[tuple[str, str, str]] = []
+                if self.cfg.get("nlp.use_corrections", True):
+                    from sqlalchemy.exc import SQLAlchemyError
+
+                    from services.corrections import training_examples
+
+                    try:
+                        with self.sessions() as session:
+                            extra = training_examples(session)
+                    except SQLAlchemyError as exc:
+                        # No (migrated) database, e.g. `qianjia classify` on a fresh clone: corpus only.
+                        log.warning("classifier corrections not loaded: %s", type(exc).__name__)
+                # Trains from the shipped corpus (+ corrections) when no matching artefact is cached.
+                model = load_or_train(model_dir, extra_examples=extra)
                 urgency: Any = self.cfg.section("nlp").get("urgency") or None
                 self._analyzer = Analyzer(
                     model,
