@@ -65,6 +65,10 @@ def _register_subcommands() -> None:
 
     for command in scheduler_cli.COMMANDS:
         cli.add_command(command)
+    from cli import scheduler as scheduler_cli  # scheduler, jobs, notices, improvements
+
+    for command in scheduler_cli.COMMANDS:
+        cli.add_command(command)
 
 
 _register_subcommands()

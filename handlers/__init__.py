@@ -11,6 +11,7 @@ import importlib
 from handlers.router import Router
 
 HANDLER_MODULES = (
+    "handlers.improvements",
     "handlers.feedback",
     "handlers.fallback",
 )

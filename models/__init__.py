@@ -20,6 +20,8 @@ from models.core import (
     TicketStatus,
     WeChatAccessToken,
 )
+from models.improvements import Improvement, ImprovementTicket, NoticeOutbox
+from models.scheduling import DailyDigest, Escalation, NotificationDelivery, OutboxStatus
 from models.staff import (
     CategoryCorrection,
     LoginAttempt,
@@ -44,12 +46,19 @@ __all__ = [
     "CategoryCorrection",
     "Channel",
     "Customer",
+    "DailyDigest",
     "Direction",
+    "Escalation",
     "IdempotencyRecord",
+    "Improvement",
+    "ImprovementTicket",
     "InboundDedup",
     "LoginAttempt",
     "Message",
+    "NoticeOutbox",
+    "NotificationDelivery",
     "OfflineFeedback",
+    "OutboxStatus",
     "Priority",
     "RateCounter",
     "Revisit",

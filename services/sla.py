@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models import OPEN_STATUSES, Ticket, TicketStatus
+from services.calendar import calendar_for_team
 
 
 def policy_hours(sla: Mapping[str, Any], priority: str) -> tuple[float, float]:
@@ -23,8 +24,24 @@ def apply_deadlines(ticket: Ticket, *, sla: Mapping[str, Any], start: datetime) 
     `first_replied_at` keeps the first reply ever for the KPIs.
     """
     first_hours, resolution_hours = policy_hours(sla, ticket.priority)
-    ticket.first_reply_due_at = start + timedelta(hours=first_hours)
-    ticket.resolution_due_at = start + timedelta(hours=resolution_hours)
+    ticket.first_reply_due_at = deadline_after(start, hours=first_hours, sla=sla, team=ticket.team)
+    ticket.resolution_due_at = deadline_after(start, hours=resolution_hours, sla=sla, team=ticket.team)
+    refresh_escalation_at(ticket)
+
+
+def deadline_after(start: datetime, *, hours: float, sla: Mapping[str, Any], team: str | None) -> datetime:
+    """`hours` after `start`: wall-clock by default, working hours for sla.business_hours_teams."""
+    calendar = calendar_for_team(sla, team)
+    if calendar is None:
+        return start + timedelta(hours=hours)
+    return calendar.add_working_time(start, timedelta(hours=hours))
+
+
+def record_staff_reply(ticket: Ticket, *, now: datetime) -> None:
+    """A staff reply meets the reply currently owed: stop its clock and keep the first reply time."""
+    if ticket.first_replied_at is None:
+        ticket.first_replied_at = now
+    ticket.first_reply_due_at = None
     refresh_escalation_at(ticket)
 
 

@@ -1,0 +1,180 @@
+"""Business calendar: working hours, public holidays and make-up working days (调休).
+
+Deadlines for teams with working-hour SLAs are computed by walking the calendar's
+working periods, never by adding wall-clock hours: with 09:00–17:00 working hours,
+Friday 16:30 + 1 working hour is Monday 09:30; a 调休 Saturday counts as a working
+day and a holiday Monday does not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# A run of non-working days longer than this means the calendar is misconfigured
+# (no working day at all), not a long holiday.
+_MAX_IDLE_DAYS = 366
+
+
+def _parse_time(text: str) -> time:
+    hours, _, minutes = text.strip().partition(":")
+    return time(int(hours), int(minutes or 0))
+
+
+def _parse_period(spec: Any) -> tuple[time, time]:
+    """'09:00-12:00' or ['09:00', '12:00'] -> (09:00, 12:00)."""
+    if isinstance(spec, str):
+        start, sep, end = spec.partition("-")
+        if not sep:
+            raise ValueError(f"working period {spec!r} must look like 09:00-17:00")
+    else:
+        start, end = spec
+    first, last = _parse_time(str(start)), _parse_time(str(end))
+    if not first < last:
+        raise ValueError(f"working period {spec!r} must end after it starts")
+    return first, last
+
+
+def _parse_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).strip())
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """Working periods of a working day, in the bank's time zone."""
+
+    tz: ZoneInfo
+    periods: tuple[tuple[time, time], ...]
+    weekdays: frozenset[int]  # ISO weekdays that are normally working days (1 = Monday)
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()  # 调休: normally a day off, working this time
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ValueError("a business calendar needs at least one working period")
+        ordered = sorted(self.periods)
+        for (_, end), (start, _) in itertools.pairwise(ordered):
+            if start < end:
+                raise ValueError("working periods must not overlap")
+        object.__setattr__(self, "periods", tuple(ordered))
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], *, default_tz: str = "Asia/Shanghai") -> BusinessCalendar:
+        """Build from config.yaml `sla.calendar`."""
+        periods = tuple(_parse_period(p) for p in section.get("working_hours") or ["09:00-17:00"])
+        weekdays = frozenset(int(d) for d in section.get("weekdays") or [1, 2, 3, 4, 5])
+        if not weekdays <= {1, 2, 3, 4, 5, 6, 7}:
+            raise ValueError("sla.calendar.weekdays are ISO weekdays 1 (Monday) to 7 (Sunday)")
+        return cls(
+            tz=ZoneInfo(str(section.get("timezone") or default_tz)),
+            periods=periods,
+            weekdays=weekdays,
+            holidays=frozenset(_parse_date(d) for d in _as_list(section.get("holidays"))),
+            workdays=frozenset(_parse_date(d) for d in _as_list(section.get("workdays"))),
+        )
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.isoweekday() in self.weekdays
+
+    def _day_periods(self, day: date) -> list[tuple[datetime, datetime]]:
+        if not self.is_working_day(day):
+            return []
+        return [
+            (datetime.combine(day, start, self.tz), datetime.combine(day, end, self.tz))
+            for start, end in self.periods
+        ]
+
+    def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The moment `amount` of working time after `start` (before it, for a negative amount)."""
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        if amount < timedelta(0):
+            return self._subtract(start, -amount)
+        local = start.astimezone(self.tz)
+        remaining = amount
+        day = local.date()
+        for _ in range(_MAX_IDLE_DAYS * 2):
+            for begin, end in self._day_periods(day):
+                if end <= local:
+                    continue
+                begin = max(begin, local)
+                available = end - begin
+                # `<=` keeps the deadline inside the period that uses the time up:
+                # 16:00 + 1 h with a 17:00 close is 17:00 today, not 09:00 tomorrow.
+                if remaining <= available:
+                    return (begin + remaining).astimezone(start.tzinfo)
+                remaining -= available
+            day += timedelta(days=1)
+        raise ValueError("the business calendar has no working time: check sla.calendar")
+
+    def _subtract(self, start: datetime, amount: timedelta) -> datetime:
+        local = start.astimezone(self.tz)
+        remaining = amount
+        day = local.date()
+        for _ in range(_MAX_IDLE_DAYS * 2):
+            for begin, end in reversed(self._day_periods(day)):
+                if begin >= local:
+                    continue
+                end = min(end, local)
+                available = end - begin
+                if remaining <= available:
+                    return (end - remaining).astimezone(start.tzinfo)
+                remaining -= available
+            day -= timedelta(days=1)
+        raise ValueError("the business calendar has no working time: check sla.calendar")
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time from `start` to `end` (zero if end is not after start)."""
+        if end <= start:
+            return timedelta(0)
+        total = timedelta(0)
+        first, last = start.astimezone(self.tz), end.astimezone(self.tz)
+        day = first.date()
+        while day <= last.date():
+            for begin, close in self._day_periods(day):
+                lo, hi = max(begin, first), min(close, last)
+                if hi > lo:
+                    total += hi - lo
+            day += timedelta(days=1)
+        return total
+
+
+def _as_list(value: Any) -> Iterable[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return value
+    # An environment override arrives as text: "2026-10-01,2026-10-02".
+    return [part for part in str(value).split(",") if part.strip()]
+
+
+def calendar_for_team(sla: Mapping[str, Any], team: str | None) -> BusinessCalendar | None:
+    """The business calendar when `team` counts working hours (sla.business_hours_teams), else None."""
+    teams = sla.get("business_hours_teams") or []
+    if isinstance(teams, str):
+        teams = [t.strip() for t in teams.split(",")]
+    if not team or team not in teams:
+        return None
+    section = sla.get("calendar") or {}
+    # Parsing holidays for every ticket would be wasteful; a config's calendar never changes.
+    key = json.dumps(section, sort_keys=True, default=str)
+    calendar = _CACHE.get(key)
+    if calendar is None:
+        calendar = _CACHE[key] = BusinessCalendar.from_config(section)
+    return calendar
+
+
+_CACHE: dict[str, BusinessCalendar] = {}

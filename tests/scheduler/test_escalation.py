@@ -1,0 +1,140 @@
+"""The escalation sweep, time-travelled: each level fires once per deadline, at the right moment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from core.db import transaction
+from models import Escalation, NotificationDelivery, Ticket, TicketEvent, TicketStatus
+from scheduler.jobs import escalate_overdue_tickets
+from services.sla import record_staff_reply
+from services.tickets import transition
+from tests.scheduler.conftest import later, new_ticket
+
+
+def sweep(rt: Any, at: Any) -> dict[str, Any]:
+    rt.clock.set(at)
+    return escalate_overdue_tickets(rt, at)
+
+
+def fired(rt: Any, ticket_id: int | None = None) -> list[tuple[str, str]]:
+    with rt.sessions() as s:
+        stmt = select(Escalation.level, Escalation.deadline).order_by(Escalation.id)
+        if ticket_id is not None:
+            stmt = stmt.where(Escalation.ticket_id == ticket_id)
+        return [tuple(r) for r in s.execute(stmt)]  # type: ignore[misc]
+
+
+def events(rt: Any, ticket_id: int) -> list[dict[str, Any]]:
+    with rt.sessions() as s:
+        return [e.data for e in s.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "escalation").order_by(TicketEvent.id))]
+
+
+def test_warning_at_20h_then_breach_at_24h_each_once(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    assert sweep(rt, later(hours=19, minutes=59))["fired"] == 0
+    assert fired(rt) == []
+
+    result = sweep(rt, later(hours=20))
+    assert result["by_level"] == {"first_reply_warning": 1}
+    assert fired(rt) == [("first_reply_warning", "first_reply")]
+
+    assert sweep(rt, later(hours=20, minutes=1))["fired"] == 0
+    assert sweep(rt, later(hours=23, minutes=59))["fired"] == 0
+
+    assert sweep(rt, later(hours=24))["by_level"] == {"first_reply_breach": 1}
+    assert sweep(rt, later(hours=24, minutes=1))["fired"] == 0
+    assert fired(rt) == [("first_reply_warning", "first_reply"), ("first_reply_breach", "first_reply")]
+    assert [e["level"] for e in events(rt, ticket_id)] == ["first_reply_warning", "first_reply_breach"]
+
+
+def test_notifications_are_queued_per_channel_and_target(rt: Any) -> None:
+    new_ticket(rt)
+    sweep(rt, later(hours=24))  # catch-up: warning (team) and breach (team lead) together
+    with rt.sessions() as s:
+        rows = s.execute(select(Escalation.level, NotificationDelivery.channel, NotificationDelivery.target)
+                         .join(Escalation, Escalation.id == NotificationDelivery.escalation_id)
+                         .order_by(NotificationDelivery.id)).all()
+    targets = {(level, channel, target.split("?")[-1]) for level, channel, target in rows}
+    assert targets == {
+        ("first_reply_warning", "robot", "key=team-robot"),
+        ("first_reply_warning", "email", "team@bank.example"),
+        ("first_reply_breach", "template", "o-staff-lead"),
+        ("first_reply_breach", "email", "lead@bank.example"),
+    }
+
+
+def test_staff_reply_at_23h_prevents_the_breach(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    sweep(rt, later(hours=20))
+    with transaction(rt.sessions) as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        record_staff_reply(ticket, now=later(hours=23))
+        transition(s, ticket=ticket, to=TicketStatus.OPEN, now=later(hours=23), actor="staff:li")
+    for hours in (24, 30, 48, 60):
+        assert sweep(rt, later(hours=hours))["fired"] == 0, hours
+    assert fired(rt, ticket_id) == [("first_reply_warning", "first_reply")]
+    with rt.sessions() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        assert ticket.first_replied_at == later(hours=23)
+        assert ticket.first_reply_due_at is None
+        assert ticket.escalation_at == ticket.resolution_due_at == later(hours=72)
+    # The resolution deadline still runs.
+    assert sweep(rt, later(hours=72))["by_level"] == {"resolution_breach": 1}
+
+
+def test_catch_up_after_downtime_fires_each_due_level_once(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    result = sweep(rt, later(hours=49))  # the scheduler was down for two days
+    assert result["by_level"] == {"first_reply_warning": 1, "first_reply_breach": 1, "first_reply_breach_2": 1}
+    assert sweep(rt, later(hours=49, minutes=1))["fired"] == 0
+    assert len(events(rt, ticket_id)) == 3
+
+
+def test_reopening_moves_the_deadline_and_rearms_the_levels(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    sweep(rt, later(hours=24))
+    with transaction(rt.sessions) as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        record_staff_reply(ticket, now=later(hours=25))
+        transition(s, ticket=ticket, to=TicketStatus.RESOLVED, now=later(hours=26))
+    with transaction(rt.sessions) as s:
+        transition(s, ticket=s.get_one(Ticket, ticket_id), to=TicketStatus.OPEN, now=later(hours=30),
+                   sla=rt.cfg.section("sla"))
+    assert sweep(rt, later(hours=49, minutes=59))["fired"] == 0
+    assert sweep(rt, later(hours=50))["by_level"] == {"first_reply_warning": 1}
+    with rt.sessions() as s:
+        due = sorted(s.scalars(select(Escalation.due_at).where(Escalation.level == "first_reply_warning")))
+    assert due == [later(hours=24), later(hours=54)]
+
+
+def test_urgent_ticket_uses_its_own_offsets(rt: Any) -> None:
+    new_ticket(rt, priority="urgent")  # first reply due in 2 h; warning 30 min before
+    assert sweep(rt, later(hours=1, minutes=29))["fired"] == 0
+    assert sweep(rt, later(hours=1, minutes=30))["by_level"] == {"first_reply_warning": 1}
+    assert sweep(rt, later(hours=2))["by_level"] == {"first_reply_breach": 1}
+
+
+def test_closed_tickets_are_not_read_and_batches_page_through(rt: Any) -> None:
+    ids = [new_ticket(rt, now=later(minutes=i)) for i in range(7)]
+    with transaction(rt.sessions) as s:
+        transition(s, ticket=s.get_one(Ticket, ids[0]), to=TicketStatus.RESOLVED, now=later(hours=1))
+    # 3 per batch: 6 open tickets are due -> batches of 3 and 3, and one empty read to end.
+    rt.clock.set(later(hours=30))
+    from services.escalation import escalate_overdue_tickets as sweep_service
+
+    result = sweep_service(sessions=rt.sessions, cfg=rt.cfg, now=later(hours=30), batch_size=3)
+    assert result.scanned == 6 and result.by_level == {"first_reply_warning": 6, "first_reply_breach": 6}
+    with rt.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Escalation).where(Escalation.ticket_id == ids[0])) == 0
+
+
+def test_deadlines_use_wall_clock_hours_by_default(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    with rt.sessions() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        assert ticket.first_reply_due_at - ticket.created_at == timedelta(hours=24)
