@@ -11,6 +11,7 @@ import click
 
 from cli.common import fail, friendly_errors, get_config
 from core.config import Config, demo_overrides
+from core.logging import configure_logging
 
 
 def required_secrets(cfg: Config) -> list[str]:
@@ -67,8 +68,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool) ->
     from bot.app import create_app
     from services.runtime import build_runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = get_config(ctx)
+    configure_logging(cfg)  # redacted, with request ids (config logging:)
     fake = None
     if demo:
         try:

@@ -228,3 +228,30 @@ def parse(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             yield s.name, dict(s.labels), s.value
+
+
+def serve_metrics(cfg: Any) -> Any:
+    """Expose /metrics on its own port (the scheduler process, which has no web server).
+
+    Config `metrics.scheduler_port` (0 = off) and `metrics.scheduler_host`. A port already in
+    use (a second scheduler on the same host) is logged, not fatal.
+    """
+    port = int(cfg.get("metrics.scheduler_port", 0) or 0)
+    if not port or not cfg.get("metrics.enabled", True):
+        return None
+    from prometheus_client import start_http_server
+
+    host = str(cfg.get("metrics.scheduler_host", "127.0.0.1"))
+    registry: CollectorRegistry = REGISTRY
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiprocess_dir())
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        log.warning("metrics: cannot listen on %s:%s (%s); this process's metrics are not exposed", host, port, exc)
+        return None
+    log.info("metrics on http://%s:%s/metrics", host, port)
+    return server

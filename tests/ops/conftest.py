@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.fake_wechat import FakeWeChatServer
-from core.config import Config
+from core.config import Config, env_name
 from core.metrics import parse
 from tests.conftest import TEST_SECRETS, make_config
 
@@ -41,3 +41,13 @@ def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def cli_env(db_url: str, model_dir: Path, fake: FakeWeChatServer | None = None, **extra: str) -> dict[str, str]:
+    """The environment a `qianjia` command run by an operator would have, for CliRunner."""
+    env = {env_name(key): value for key, value in TEST_SECRETS.items()}
+    env.update({"DATABASE_URL": db_url, env_name("nlp.model_dir"): str(model_dir), "QIANJIA_CONFIG": ""})
+    if fake is not None:
+        env[env_name("wechat.api_base_url")] = fake.url
+    env.update(extra)
+    return env

@@ -11,15 +11,7 @@ from bot.fake_wechat import STABLE_TOKEN_PATH, FakeWeChatServer
 from cli.main import cli
 from core.config import env_name
 from core.db import get_engine, upgrade
-from tests.conftest import TEST_SECRETS
-
-
-def doctor_env(db_url: str, model_dir: Path, fake: FakeWeChatServer, **extra: str) -> dict[str, str]:
-    env = {env_name(key): value for key, value in TEST_SECRETS.items()}
-    env.update({"DATABASE_URL": db_url, env_name("nlp.model_dir"): str(model_dir),
-                env_name("wechat.api_base_url"): fake.url, "QIANJIA_CONFIG": ""})
-    env.update(extra)
-    return env
+from tests.ops.conftest import cli_env as doctor_env
 
 
 def run_doctor(env: dict[str, str]) -> Any:
