@@ -21,6 +21,7 @@ from models.core import (
     WeChatAccessToken,
 )
 from models.improvements import Improvement, ImprovementTicket, NoticeOutbox
+from models.kpi import BranchInspection, TrainingAssessment, VisitCount
 from models.scheduling import DailyDigest, Escalation, NotificationDelivery, OutboxStatus
 from models.staff import (
     CategoryCorrection,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Branch",
+    "BranchInspection",
     "BranchKind",
     "CategoryCorrection",
     "Channel",
@@ -68,6 +70,8 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TicketStatus",
+    "TrainingAssessment",
     "UTCDateTime",
+    "VisitCount",
     "WeChatAccessToken",
 ]
