@@ -70,6 +70,11 @@ def _register_subcommands() -> None:
     for command in scheduler_cli.COMMANDS:
         cli.add_command(command)
 
+    from cli import kpi_data, report  # report quarterly/kpis; visits, inspections, training import
+
+    cli.add_command(report.report)
+    for group in (kpi_data.visits, kpi_data.inspections, kpi_data.training):
+        cli.add_command(group)
 
 _register_subcommands()
 
