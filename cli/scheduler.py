@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import time
 from datetime import datetime
@@ -14,6 +13,8 @@ import click
 
 from cli.common import fail, friendly_errors, get_config
 from core.config import Config
+from core.logging import configure_logging
+from core.metrics import serve_metrics
 
 
 def _parse_moment(text: str, tz: ZoneInfo) -> datetime:
@@ -45,8 +46,9 @@ def scheduler_command(ctx: click.Context) -> None:
     """Run the periodic jobs in this process (production: one or more of these beside `serve`)."""
     from scheduler.runner import build_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = get_config(ctx)
+    configure_logging(cfg)  # redacted, with the job name on every line
+    serve_metrics(cfg)  # job runs, SLA warnings/breaches, notices (metrics.scheduler_port)
     cfg.require("wechat.app_id")
     cfg.require("wechat.app_secret")
     runtime = _runtime(cfg)

@@ -134,10 +134,18 @@ def record_notice(outcome: str) -> None:
     NOTICES.labels(outcome).inc()
 
 
+def record_notice_stats(stats: Any) -> None:
+    """Outcomes of one notice dispatcher run (services.outbox.DispatchStats)."""
+    for outcome in ("sent", "failed", "retry", "unknown"):
+        if getattr(stats, outcome, 0):
+            NOTICES.labels(outcome).inc(getattr(stats, outcome))
+
+
 def record_job(job: str, *, seconds: float, outcome: str) -> None:
-    """One scheduler job run: outcome ok | failed | skipped."""
+    """One scheduler job run: outcome ok | failed | skipped (backing off: not timed)."""
     JOB_RUNS.labels(job, outcome).inc()
-    JOB_DURATION.labels(job).observe(seconds)
+    if outcome != "skipped":
+        JOB_DURATION.labels(job).observe(seconds)
     if outcome == "failed":
         JOB_FAILURES.labels(job).inc()
 

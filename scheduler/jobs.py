@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from core import metrics
 from core.db import transaction
-from services import digest, escalation, notices, notifications
+from services import digest, escalation, notices, notifications, retention
 
 if TYPE_CHECKING:
     from services.runtime import Runtime
@@ -28,7 +29,14 @@ def deliver_notifications(runtime: Runtime, now: datetime) -> dict[str, Any]:
 
 def dispatch_notices(runtime: Runtime, now: datetime) -> dict[str, Any]:
     """Send published improvement notices to customers, exactly once each."""
-    return notices.dispatch_notices(runtime=runtime).as_dict()
+    stats = notices.dispatch_notices(runtime=runtime)
+    metrics.record_notice_stats(stats)
+    return stats.as_dict()
+
+
+def apply_retention(runtime: Runtime, now: datetime) -> dict[str, Any]:
+    """Apply the personal-data retention policy (config retention:)."""
+    return retention.run_retention(sessions=runtime.sessions, cfg=runtime.cfg, now=now).counts
 
 
 def send_daily_digest(runtime: Runtime, now: datetime) -> dict[str, Any]:

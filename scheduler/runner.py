@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core import metrics
+from core.logging import log_context
 from scheduler.registry import Job, enabled_jobs
 
 if TYPE_CHECKING:
@@ -43,9 +45,10 @@ class GuardedJob:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self) -> None:
-        with self._lock:
+        with self._lock, log_context(job=self.job.name, ticket=None):
             if self.monotonic() < self._not_before:
                 log.debug("job %s backing off", self.job.name)
+                metrics.record_job(self.job.name, seconds=0.0, outcome="skipped")
                 return
             started = self.monotonic()
             try:
@@ -57,8 +60,10 @@ class GuardedJob:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.error("job %s failed (%d in a row), next try in %.0f s: %s", self.job.name, self.failures,
                           delay, self.last_error, exc_info=not _is_database_error(exc))
+                metrics.record_job(self.job.name, seconds=self.monotonic() - started, outcome="failed")
                 return
             self.failures, self._not_before, self.last_error = 0, 0.0, None
+            metrics.record_job(self.job.name, seconds=self.monotonic() - started, outcome="ok")
             log.info("job %s done in %.2f s: %s", self.job.name, self.monotonic() - started, self.last_result)
 
 

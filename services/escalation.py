@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import metrics
 from core.db import transaction
 from models import Branch, Escalation, Ticket
 from services import notifications
@@ -173,6 +174,7 @@ def _fire_batch(session: Session, *, cfg: Any, levels: Sequence[Level], rows: Se
             "notifications": len(queued),
         })
         result.fired += 1
+        metrics.record_sla(level.deadline, warning=level.offset(ticket.priority) < timedelta(0))
         result.by_level[code] += 1
         result.notifications += len(queued)
 
