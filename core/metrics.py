@@ -40,6 +40,10 @@ MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "shortvideo", "loc
 EVENT_TYPES = frozenset({"subscribe", "unsubscribe", "scan", "click", "view", "location",
                          "templatesendjobfinish", "masssendjobfinish"})
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A process started before gunicorn created the directory must not crash on its first metric.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 INBOUND_MESSAGES = Counter(
     f"{PREFIX}_inbound_messages_total",
     "WeChat deliveries processed for the first time, by message type (events as event_<name>).",
