@@ -54,6 +54,9 @@ def _register_subcommands() -> None:
     cli.add_command(simulate.simulate)
     cli.add_command(demo.demo)
     cli.add_command(apikey.apikey)
+    from cli import staff  # console accounts
+
+    cli.add_command(staff.staff)
     from cli import nlp as nlp_cli  # classify, nlp train/evaluate
 
     cli.add_command(nlp_cli.classify)
