@@ -486,6 +486,9 @@ class _QuietThreadingHTTPServer(ThreadingHTTPServer):
 def _make_handler(server: FakeWeChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, a keep-alive client waits
+        # for the delayed ACK (~40 ms) on every call.
+        disable_nagle_algorithm = True
         server_version = "FakeWeChat/1.0"
 
         def setup(self) -> None:

@@ -111,7 +111,7 @@ class _NoticeSender:
             cached = self._improvements[improvement_id] = (improvement, notice_text(self.runtime, improvement))
         return cached
 
-    def __call__(self, session: Session, row: NoticeOutbox, now: datetime) -> str:
+    def prepare(self, session: Session, row: NoticeOutbox, now: datetime) -> tuple[Customer, str, Ticket | None]:
         # Re-read the customer: an unsubscribe since the claim must stop the send.
         customer = session.get(Customer, row.customer_id, populate_existing=True)
         assert customer is not None
@@ -125,6 +125,11 @@ class _NoticeSender:
                 .order_by(Ticket.id.desc())
                 .limit(1)
             ).first()
+        return customer, text, ticket
+
+    def send(self, session: Session, row: NoticeOutbox, prepared: tuple[Customer, str, Ticket | None],
+             now: datetime) -> str:
+        customer, text, ticket = prepared
         delivery = send_to_customer(
             session, messenger=self.messenger, cfg=self.runtime.cfg, customer=customer, text=text, now=now,
             tz=self.runtime.tz, ticket=ticket, title=NOTICE_TITLE, template_key="improvement_notice",

@@ -224,7 +224,10 @@ class _StaffSender:
         except ValueError as exc:  # e.g. a malformed robot URL in the configuration
             raise _Failure(str(exc), permanent=True) from exc
 
-    def __call__(self, session: Session, row: NotificationDelivery, now: datetime) -> str:
+    def prepare(self, session: Session, row: NotificationDelivery, now: datetime) -> None:
+        return None
+
+    def send(self, session: Session, row: NotificationDelivery, prepared: None, now: datetime) -> str:
         try:
             self._send(row, now)
         except _Failure as failure:

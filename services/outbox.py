@@ -10,8 +10,10 @@ A dispatcher works like this:
    are picked with ``FOR UPDATE SKIP LOCKED`` so several dispatchers never pick the same
    row; on SQLite the engine's ``BEGIN IMMEDIATE`` serialises the claim.
 3. For each row: ``begin_send`` (fenced by the claim token) is committed *before* the HTTP
-   call, together with the previous row's outcome. So at any instant a dispatcher has at
-   most one row in ``sending``: the only row a crash can leave undecided.
+   call; the outcome is committed right after it. So at any instant a dispatcher has at
+   most one row in ``sending``: the only row a crash can leave undecided. No transaction
+   is open during the HTTP call or the rate limiter's wait (on SQLite every transaction
+   holds the write lock, and the webhook must not wait for WeChat).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -185,7 +187,13 @@ class DispatchStats:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
 
 
-SendHandler = Callable[[Session, Any, datetime], str]
+class SendHandler(Protocol):
+    """Sends one row's message: `prepare` reads what the send needs (in the `sending` transaction),
+    `send` makes the call with no transaction open, then records the outcome on the row."""
+
+    def prepare(self, session: Session, row: Any, now: datetime) -> Any: ...
+
+    def send(self, session: Session, row: Any, prepared: Any, now: datetime) -> str: ...
 
 
 def dispatch(
@@ -201,11 +209,7 @@ def dispatch(
     max_seconds: float = 0,
     max_rows: int | None = None,
 ) -> DispatchStats:
-    """Claim due rows batch by batch and hand each to `handle`, one committed `sending` row at a time.
-
-    `handle(session, row, now)` sends the row's message, sets the row's outcome fields and
-    returns its new status; it is committed together with the next row's `sending` mark.
-    """
+    """Claim due rows batch by batch and send each through `handle`, one committed `sending` row at a time."""
     from sqlalchemy.orm.attributes import set_committed_value
 
     stats = DispatchStats()
@@ -223,11 +227,11 @@ def dispatch(
         while not out_of_budget():
             limit = batch_size if max_rows is None else max(1, min(batch_size, max_rows - stats.claimed))
             ids = claim_batch(session, model=model, now=clock.now(), limit=limit, token=token)
+            rows = {r.id: r for r in session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
             session.commit()
             if not ids:
                 break
             stats.claimed += len(ids)
-            rows = {r.id: r for r in session.scalars(select(model).where(model.id.in_(ids)))}
             for index, row_id in enumerate(ids):
                 if pacer is not None:
                     pacer.wait()
@@ -239,15 +243,16 @@ def dispatch(
                     return stats
                 row = rows[row_id]
                 if not begin_send(session, model=model, row_id=row_id, token=token, now=now):
+                    session.commit()
                     stats.lost_claims += 1
                     continue
-                # Commits the previous row's outcome and this row's `sending` mark together.
-                session.commit()
                 set_committed_value(row, "status", SENDING)
                 set_committed_value(row, "attempts", (row.attempts or 0) + 1)
                 set_committed_value(row, "claimed_at", now)
+                prepared = handle.prepare(session, row, now)
+                session.commit()  # `sending` is durable before the message leaves
                 try:
-                    status = handle(session, row, now)
+                    status = handle.send(session, row, prepared, now)
                 except PauseDispatch as pause:
                     stats.count(row.status)
                     stats.released += release_claims(session, model=model, token=token, ids=ids[index + 1:],
@@ -255,8 +260,8 @@ def dispatch(
                     session.commit()
                     stats.paused_until, stats.pause_reason = pause.until, pause.reason
                     return stats
+                session.commit()
                 stats.count(status)
-            session.commit()
     return stats
 
 
