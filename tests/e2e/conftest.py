@@ -17,6 +17,7 @@ import pytest
 
 from core.config import ROOT
 from tests.conftest import LiveServer
+
 # The console's fixtures: the fake WeChat API, the console config, the small bank with staff of every role.
 from tests.console.conftest import bank, config, fake_wechat  # noqa: F401
 
