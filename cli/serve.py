@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import Any
@@ -59,9 +58,11 @@ def prepare_database(cfg: Config, *, demo: bool) -> None:
 @click.option("--host", default=None, help="Listen address (default: server.host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Listen port (default: server.port).")
 @click.option("--demo", is_flag=True, help="Demo: fake WeChat API on loopback, demo secrets and branches.")
+@click.option("--no-scheduler", is_flag=True,
+              help="Do not run the periodic jobs in this process (run `qianjia scheduler` separately).")
 @click.pass_context
 @friendly_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no_scheduler: bool) -> None:
     """Serve the WeChat webhook on the embedded database (migrated on start)."""
     from werkzeug.serving import make_server
 
@@ -97,11 +98,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool) ->
     if fake is not None:
         click.echo(f"模拟微信接口：{fake.url}")
         click.echo(f"另开一个终端，与机器人对话：qianjia simulate --url {base}")
+    job_runner = None
+    if not no_scheduler:
+        from scheduler.runner import build_scheduler
+
+        job_runner, jobs = build_scheduler(runtime, blocking=False)
+        job_runner.start()
+        click.echo("定时任务在本进程运行：" + "、".join(j.job.name for j in jobs) + "（--no-scheduler 关闭）")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("已停止")
     finally:
+        if job_runner is not None:
+            job_runner.shutdown(wait=False)
         server.server_close()
         if fake is not None:
             fake.stop()

@@ -59,12 +59,13 @@ def bulk_tickets(rt: Any, count: int, *, customers: bool = False) -> None:
 @requires_postgres
 def test_two_scheduler_processes_fire_each_level_once(rt: Any, fake_wechat: Any, db_url: str) -> None:
     bulk_tickets(rt, DUE_TICKETS)
-    env = subprocess_env(db_url, fake_wechat, **{
+    recipients = {
         "QIANJIA_NOTIFICATIONS__RECIPIENTS__DEFAULT__TEAM__ROBOT": f"[{fake_wechat.robot_webhook_url('team-robot')}]",
         "QIANJIA_NOTIFICATIONS__RECIPIENTS__DEFAULT__TEAM__EMAILS": "[team@bank.example]",
         "QIANJIA_NOTIFICATIONS__RECIPIENTS__DEFAULT__TEAM_LEAD__OPENIDS": "[o-staff-lead]",
         "QIANJIA_NOTIFICATIONS__RECIPIENTS__DEFAULT__TEAM_LEAD__EMAILS": "[lead@bank.example]",
-    })
+    }
+    env = subprocess_env(db_url, fake_wechat, **recipients)
     at = T0 + timedelta(hours=1)  # warning and breach due for every ticket
     procs = [run_job(env, "escalate_overdue_tickets", at) for _ in range(2)]
     outputs = [finish(p) for p in procs]
