@@ -204,7 +204,7 @@ def queue_page(session: Session, *, staff: Staff, cfg: Any, filters: QueueFilter
         items.append(QueueItem(ticket=ticket, branch_name=ticket.branch.name if ticket.branch else "—",
                                assignee=assignees.get(ticket.assignee_id) if ticket.assignee_id else None,
                                seconds_left=left, sla_state=sla_state(left, cfg)))
-    cap = int(cfg.get("console.count_limit", 10000))
+    cap = int(cfg.get("console.count_limit", 1000))
     counted = select(Ticket.id).where(*_conditions(session, staff=staff, cfg=cfg, filters=filters)).limit(cap + 1)
     total = int(session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
     return QueuePage(items=items, next_cursor=_encode_cursor(rows[-1], filters.by_deadline) if more and rows else None,
