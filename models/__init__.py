@@ -2,6 +2,7 @@
 
 from models.api import ApiClient, AppCustomer, AppFeedback, IdempotencyRecord, RateCounter
 from models.base import Base, UTCDateTime
+from models.conversation import CheckinSurveyStatus, ConversationState, Visit, VisitSource
 from models.core import (
     BRANCH_KIND_NAMES,
     OPEN_STATUSES,
@@ -32,6 +33,14 @@ from models.staff import (
     Staff,
     StaffSession,
 )
+from models.survey import (
+    SurveyAudience,
+    SurveyInvitation,
+    SurveyKind,
+    SurveyResponse,
+    SurveyRound,
+    SurveyRoundStatus,
+)
 
 __all__ = [
     "BRANCH_KIND_NAMES",
@@ -47,6 +56,8 @@ __all__ = [
     "BranchKind",
     "CategoryCorrection",
     "Channel",
+    "CheckinSurveyStatus",
+    "ConversationState",
     "Customer",
     "DailyDigest",
     "Direction",
@@ -67,11 +78,19 @@ __all__ = [
     "Role",
     "Staff",
     "StaffSession",
+    "SurveyAudience",
+    "SurveyInvitation",
+    "SurveyKind",
+    "SurveyResponse",
+    "SurveyRound",
+    "SurveyRoundStatus",
     "Ticket",
     "TicketEvent",
     "TicketStatus",
     "TrainingAssessment",
     "UTCDateTime",
+    "Visit",
     "VisitCount",
+    "VisitSource",
     "WeChatAccessToken",
 ]
