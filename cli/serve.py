@@ -17,6 +17,8 @@ def required_secrets(cfg: Config) -> list[str]:
     keys = ["wechat.token", "wechat.app_id", "wechat.app_secret"]
     if str(cfg.get("wechat.mode", "safe")).lower() in ("safe", "compatible"):
         keys.append("wechat.encoding_aes_key")
+    if cfg.get("console.enabled", True):
+        keys.append("console.secret_key")
     return keys
 
 
@@ -31,7 +33,10 @@ def start_demo_wechat(cfg: Config) -> tuple[Config, Any]:
         port=int(cfg.get("demo.fake_wechat_port", 8081)),
     )
     fake.start()
-    overrides: dict[str, Any] = {"wechat.api_base_url": fake.url}
+    # The demo runs on plain http over loopback: the console cookie cannot require HTTPS there;
+    # the WeChat simulator page is for demos and training.
+    overrides: dict[str, Any] = {"wechat.api_base_url": fake.url, "console.cookie_secure": False,
+                                 "console.simulator.enabled": True}
     for key in ("service_update", "improvement_notice"):
         if not cfg.get(f"wechat.templates.{key}"):
             overrides[f"wechat.templates.{key}"] = f"TM_DEMO_{key.upper()}"
@@ -94,6 +99,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
         fail(f"无法监听 {host}:{port}：{exc}")
     base = f"http://{host}:{port}"
     click.echo(f"千佳反馈已启动：微信回调地址 {base}/wechat")
+    if cfg.get("console.enabled", True):
+        console_url = base + str(cfg.get("console.url_prefix", "/console")).rstrip("/")
+        click.echo(f"反馈工作台：{console_url}/（首个账号：qianjia staff add 用户名 --role admin）")
+        if cfg.get("console.simulator.enabled", False):
+            click.echo(f"微信模拟器：{console_url}/simulator")
     click.echo(f"数据库：{runtime.engine.url.render_as_string(hide_password=True)}")
     if fake is not None:
         click.echo(f"模拟微信接口：{fake.url}")
