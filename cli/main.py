@@ -78,6 +78,10 @@ def _register_subcommands() -> None:
     cli.add_command(report.report)
     for group in (kpi_data.visits, kpi_data.inspections, kpi_data.training):
         cli.add_command(group)
+    from cli import wechat  # menu push, qrcode, survey rounds
+
+    cli.add_command(wechat.wechat)
+
 
 _register_subcommands()
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handlers.context import HandlerContext
 
 
 @dataclass(frozen=True)
@@ -69,4 +73,17 @@ class NoReply:
     """Answer `success`: WeChat stops retrying and shows nothing."""
 
 
-Reply = TextReply | NewsReply | NoReply
+@dataclass(frozen=True)
+class DeferredReply:
+    """Answer `success` now and finish later (the slow path: e.g. the classifier is still loading).
+
+    Whatever the handler stored so far is committed before WeChat is answered. `finish` then runs
+    after the commit with a fresh context in its own transaction; the text it returns (if any) is sent
+    through the customer-service API.
+    """
+
+    finish: Callable[[HandlerContext], str | None]
+    ticket_id: int | None = None  # the ticket the follow-up message is about (for the message log)
+
+
+Reply = TextReply | NewsReply | NoReply | DeferredReply
