@@ -16,6 +16,7 @@ from models import Branch, Customer, Message
 from models.staff import OFFLINE_SOURCE_NAMES, OfflineSource
 from services import audit
 from services.access import InputError, NotAllowed, TicketNotFound, get_ticket, mask_openid
+from services.console_kpis import kpi_panel
 from services.offline import submit_offline
 from services.queue import queue_summary
 
@@ -26,7 +27,10 @@ def dashboard() -> Any:
     local = now().astimezone(tz)
     day_start = datetime(local.year, local.month, local.day, tzinfo=tz)
     summary = queue_summary(db(), staff=staff(), cfg=cfg(), now=now(), day_start=day_start)
-    return render_template("console/dashboard.html", s=summary, today=local.date(), kpis=None)
+    period = (request.args.get("period") or "").strip() or None
+    kpis = kpi_panel(db(), staff=staff(), cfg=cfg(), now=now(), period=period)
+    return render_template("console/dashboard.html", s=summary, today=local.date(), kpis=kpis, period=period,
+                           reply_target=cfg().get("kpi.targets.reply_24h_rate"))
 
 
 def _branches_for_entry() -> list[Branch]:

@@ -27,7 +27,7 @@ from services import audit
 from services.access import InputError, can_view, get_ticket
 from services.outbound import Delivery, send_to_customer
 from services.runtime import Runtime
-from services.sla import apply_deadlines, refresh_escalation_at
+from services.sla import apply_deadlines, record_staff_reply, refresh_escalation_at
 from services.tickets import TransitionError, add_event, transition
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ def _require_open(ticket: Ticket, doing: str) -> None:
         raise InputError(f"工单 {ticket.number} 当前状态不能{doing}（请先重新打开）")
 
 
-def _mark_replied(ticket: Ticket, *, now: datetime) -> None:
-    # The reply the customer was owed is given: stop its clock; keep the first one for the KPIs.
-    if ticket.first_replied_at is None:
-        ticket.first_replied_at = now
-    ticket.first_reply_due_at = None
-    refresh_escalation_at(ticket)
-
-
 def reply(session: Session, *, runtime: Runtime, staff: Staff, number: str, text: str, now: datetime) -> Delivery:
     """Send a reply to the customer: customer-service message inside the 48-hour window, else a template."""
     ticket = get_ticket(session, staff=staff, cfg=runtime.cfg, number=number, for_update=True)
@@ -84,7 +76,7 @@ def reply(session: Session, *, runtime: Runtime, staff: Staff, number: str, text
     if delivery.ok and TicketStatus(ticket.status) in OPEN_STATUSES:
         if ticket.status == TicketStatus.NEW.value:
             transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor=staff.username)
-        _mark_replied(ticket, now=now)
+        record_staff_reply(ticket, now=now)
     _record(session, staff=staff, ticket=ticket, action="reply", now=now, data={
         "status": delivery.status, "channel": delivery.channel, "error_code": delivery.error_code,
         "message_id": delivery.message_id, "result": delivery.describe()})

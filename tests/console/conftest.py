@@ -33,6 +33,7 @@ CONSOLE_OVERRIDES: dict[str, Any] = {
     "console.cookie_secure": False,
     "console.simulator.enabled": True,
     "wechat.templates.service_update": "TM_TEST_SERVICE_UPDATE",
+    "wechat.templates.improvement_notice": "TM_TEST_IMPROVEMENT_NOTICE",
     # The database token store opens its own connection, which SQLite blocks while a write transaction
     # is open; issue 4's resolution check sends inside one. The console's own reply path is tested with
     # the database store too (test_ticket_actions.test_reply_with_the_database_token_store).

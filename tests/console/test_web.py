@@ -264,3 +264,25 @@ def test_console_pages_send_security_headers(bank: Bank, staff_client: Any, path
     assert resp.status_code == 200
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Cache-Control"] == "no-store"
+
+
+def test_dashboard_shows_the_kpis_of_the_managers_branches(bank: Bank, staff_client: Any) -> None:
+    from datetime import timedelta
+
+    from services import ticket_actions as actions
+
+    created = bank.now - timedelta(hours=30)
+    answered = bank.ticket(created_at=created, openid="oKpiCustomer00000000000000001")
+    bank.ticket(created_at=created)  # never answered: past its 24 hours
+    bank.ticket(created_at=created, branch="CDB")  # another branch: not the manager's
+    with bank.session() as s:
+        actions.reply(s, runtime=bank.runtime, staff=bank.staff(s, "manager"), number=answered, text="已处理",
+                      now=created + timedelta(hours=2))
+    month = created.astimezone(bank.runtime.tz).strftime("%Y-%m")
+    page = staff_client("manager").get(f"/dashboard?period={month}").get_data(as_text=True)
+    tile = re.search(r'data-kpi="reply_24h_rate">(.*?)</div>\s*</div>', page, re.DOTALL)
+    assert tile and "50.0%" in tile.group(1) and "未达标" in tile.group(1)
+    complaints = re.search(r'data-kpi="complaints">(.*?)</div>\s*</div>', page, re.DOTALL)
+    assert complaints and re.search(r'tile-value">2<', complaints.group(1))
+    assert "所辖网点：RMR" in page
+    assert staff_client("manager").get("/dashboard?period=2026-13").status_code == 400
