@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, distinct, exists, func, literal_column, or_, select
+from sqlalchemy import Select, and_, case, distinct, exists, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,6 +33,8 @@ from services.kpi_sql import (
     duration_seconds,
     local_date,
     month_bucket,
+    native_percentiles,
+    percentile_cont_columns,
     percentiles,
     to_float,
 )
@@ -140,9 +142,10 @@ NO_GROUP: ColumnElement[Any] = literal_column("NULL")
 
 # -- tickets --------------------------------------------------------------------------------------
 
-def ticket_filters(scope: Scope) -> list[ColumnElement[bool]]:
-    """The scope's filters on tickets other than the creation window: not merged, branches, categories."""
-    conds: list[ColumnElement[bool]] = [Ticket.status != TicketStatus.MERGED.value]
+def ticket_filters(scope: Scope, *, merged: bool = False) -> list[ColumnElement[bool]]:
+    """The scope's filters on tickets other than the creation window: branches, categories and (unless
+    merged=True) not merged."""
+    conds: list[ColumnElement[bool]] = [] if merged else [Ticket.status != TicketStatus.MERGED.value]
     if scope.branch_ids is not None:
         conds.append(Ticket.branch_id.in_(scope.branch_ids))
     if scope.categories is not None:
@@ -188,6 +191,65 @@ def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
+def _hours(seconds: Any) -> float | None:
+    value = to_float(seconds)
+    return None if value is None else round(value / 3600.0, 4)
+
+
+@dataclass(frozen=True)
+class _TicketPart(Generic[T]):
+    """One ticket KPI: its aggregate columns (labels unique across parts), the durations whose median
+    and p90 it needs, and how a result row becomes its value. Parts share one scan of the tickets."""
+
+    name: str
+    columns: list[Any]
+    convert: Callable[[Any, Mapping[int, float | None]], T]
+    seconds: ColumnElement[Any] | None = None
+
+
+PERCENTS = (50, 90)
+
+
+def _run_parts(session: Session, scope: Scope, by: str | None,
+               parts: Sequence[_TicketPart[Any]]) -> dict[str, Breakdown[Any]]:
+    """Evaluate ticket parts together: one aggregate query over the scope's tickets (PostgreSQL adds the
+    percentiles to it with percentile_cont); elsewhere the percentiles come from the portable window
+    query (kpi_sql.percentiles), one per part that needs them. Both are the same interpolation (tested)."""
+    _check_by(by)
+    native = native_percentiles(dialect_name(session))
+    columns = [c for part in parts for c in part.columns]
+    if native:
+        for part in parts:
+            if part.seconds is not None:
+                columns += [c.label(f"{part.name}_p{p}") for p, c in
+                            zip(PERCENTS, percentile_cont_columns(part.seconds, PERCENTS), strict=True)]
+
+    def window_percentiles(part: _TicketPart[Any], b: str | None) -> dict[Any, dict[int, float | None]]:
+        assert part.seconds is not None
+        grp, join = _ticket_group(b, scope)
+        stmt = select(grp.label("grp"), part.seconds.label("value")).select_from(Ticket)
+        if join:
+            stmt = stmt.outerjoin(Branch, Branch.id == Ticket.branch_id)
+        return percentiles(session, stmt.where(*ticket_conditions(scope)), PERCENTS, grouped=b is not None)
+
+    def run(b: str | None) -> dict[str, dict[Any, Any]]:
+        rows = session.execute(ticket_select(scope, b, *columns)).all()
+        out: dict[str, dict[Any, Any]] = {}
+        for part in parts:
+            if part.seconds is None:
+                found: dict[Any, dict[int, float | None]] = {}
+            elif native:
+                found = {r.grp: {p: to_float(getattr(r, f"{part.name}_p{p}")) for p in PERCENTS} for r in rows}
+            else:
+                found = window_percentiles(part, b)
+            out[part.name] = {r.grp: part.convert(r, found.get(r.grp, {})) for r in rows}
+        return out
+
+    totals = run(None)
+    groups = run(by) if by else {part.name: {} for part in parts}
+    return {part.name: Breakdown(total=totals[part.name][None], by=by, groups=groups[part.name]) for part in parts}
+
+
 @dataclass(frozen=True)
 class TicketVolume:
     tickets: int
@@ -198,22 +260,20 @@ class TicketVolume:
     unclassified: int  # no type yet (waiting for manual triage)
 
 
+def _volume_part() -> _TicketPart[TicketVolume]:
+    return _TicketPart("volume", [
+        func.count().label("tickets"),
+        count_if(Ticket.type == COMPLAINT).label("complaints"),
+        count_if(Ticket.type == "suggestion").label("suggestions"),
+        count_if(Ticket.type == "praise").label("praise"),
+        count_if(Ticket.type == "inquiry").label("inquiries"),
+        count_if(Ticket.type.is_(None)).label("unclassified"),
+    ], lambda r, _p: TicketVolume(r.tickets, r.complaints, r.suggestions, r.praise, r.inquiries, r.unclassified))
+
+
 def ticket_volume(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[TicketVolume]:
     """Tickets created in the window by type (投诉/建议/表扬/咨询)."""
-
-    def build(b: str | None) -> Select[Any]:
-        return ticket_select(
-            scope, b,
-            func.count().label("tickets"),
-            count_if(Ticket.type == COMPLAINT).label("complaints"),
-            count_if(Ticket.type == "suggestion").label("suggestions"),
-            count_if(Ticket.type == "praise").label("praise"),
-            count_if(Ticket.type == "inquiry").label("inquiries"),
-            count_if(Ticket.type.is_(None)).label("unclassified"),
-        )
-
-    return _collect(session, by, build, lambda r: TicketVolume(
-        r.tickets, r.complaints, r.suggestions, r.praise, r.inquiries, r.unclassified))
+    return _run_parts(session, scope, by, [_volume_part()])["volume"]
 
 
 @dataclass(frozen=True)
@@ -234,54 +294,25 @@ class ReplyStats:
         return ratio(self.within_limit, self.due)
 
 
-def _hours(seconds: Any) -> float | None:
-    value = to_float(seconds)
-    return None if value is None else round(value / 3600.0, 4)
+def _reply_part(session: Session, cfg: Any, now: datetime) -> _TicketPart[ReplyStats]:
+    limit = float(cfg.get("kpi.reply_within_hours", 24))
+    seconds = duration_seconds(dialect_name(session), Ticket.created_at, Ticket.first_replied_at)
+    replied = Ticket.first_replied_at.is_not(None)
+    due = or_(replied, Ticket.created_at <= now - timedelta(hours=limit))
+    return _TicketPart("reply", [
+        func.count().label("reply_tickets"),
+        count_if(due).label("reply_due"),
+        count_if(and_(replied, seconds <= limit * 3600)).label("reply_within"),
+        func.count(Ticket.first_replied_at).label("reply_replied"),
+        func.avg(seconds).label("reply_mean"),
+    ], lambda r, p: ReplyStats(r.reply_tickets, r.reply_due, r.reply_within, r.reply_replied, _hours(p.get(50)),
+                               _hours(p.get(90)), _hours(r.reply_mean)), seconds)
 
 
 def first_reply_stats(session: Session, *, cfg: Any, scope: Scope, now: datetime,
                       by: str | None = None) -> Breakdown[ReplyStats]:
     """24-hour reply rate and first-reply time (median, p90, mean) of the tickets created in the window."""
-    limit = float(cfg.get("kpi.reply_within_hours", 24))
-    dialect = dialect_name(session)
-    seconds = duration_seconds(dialect, Ticket.created_at, Ticket.first_replied_at)
-    replied = Ticket.first_replied_at.is_not(None)
-    due = or_(replied, Ticket.created_at <= now - timedelta(hours=limit))
-
-    def build(b: str | None) -> Select[Any]:
-        return ticket_select(
-            scope, b,
-            func.count().label("tickets"),
-            count_if(due).label("due"),
-            count_if(and_(replied, seconds <= limit * 3600)).label("within_limit"),
-            func.count(Ticket.first_replied_at).label("replied"),
-            func.avg(seconds).label("mean_seconds"),
-        )
-
-    return _with_percentiles(session, scope, by, build, seconds, lambda r, p: ReplyStats(
-        r.tickets, r.due, r.within_limit, r.replied, _hours(p.get(50)), _hours(p.get(90)), _hours(r.mean_seconds)))
-
-
-def _with_percentiles(session: Session, scope: Scope, by: str | None, build: Callable[[str | None], Select[Any]],
-                      seconds: ColumnElement[Any],
-                      convert: Callable[[Any, Mapping[int, float | None]], T]) -> Breakdown[T]:
-    """Aggregates from `build` merged with the median and p90 of `seconds` over the same tickets."""
-    _check_by(by)
-
-    def pct(b: str | None) -> dict[Any, dict[int, float | None]]:
-        grp, join = _ticket_group(b, scope)
-        stmt = select(grp.label("grp"), seconds.label("value")).select_from(Ticket)
-        if join:
-            stmt = stmt.outerjoin(Branch, Branch.id == Ticket.branch_id)
-        return percentiles(session, stmt.where(*ticket_conditions(scope)), (50, 90), grouped=b is not None)
-
-    total_p = pct(None).get(None, {})
-    total = convert(session.execute(build(None)).one(), total_p)
-    groups: dict[str | None, T] = {}
-    if by:
-        group_p = pct(by)
-        groups = {row.grp: convert(row, group_p.get(row.grp, {})) for row in session.execute(build(by)).all()}
-    return Breakdown(total=total, by=by, groups=groups)
+    return _run_parts(session, scope, by, [_reply_part(session, cfg, now)])["reply"]
 
 
 @dataclass(frozen=True)
@@ -305,22 +336,21 @@ class ResolutionStats:
         return ratio(self.resolved_on_time, self.resolved)
 
 
-def resolution_stats(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[ResolutionStats]:
-    """Resolution rate and time from creation to resolution (median, p90, mean)."""
+def _resolution_part(session: Session) -> _TicketPart[ResolutionStats]:
     seconds = duration_seconds(dialect_name(session), Ticket.created_at, Ticket.resolved_at)
     resolved = Ticket.resolved_at.is_not(None)
+    return _TicketPart("resolution", [
+        func.count().label("res_tickets"),
+        func.count(Ticket.resolved_at).label("res_resolved"),
+        count_if(and_(resolved, Ticket.resolved_at <= Ticket.resolution_due_at)).label("res_on_time"),
+        func.avg(seconds).label("res_mean"),
+    ], lambda r, p: ResolutionStats(r.res_tickets, r.res_resolved, r.res_on_time, _hours(p.get(50)),
+                                    _hours(p.get(90)), _hours(r.res_mean)), seconds)
 
-    def build(b: str | None) -> Select[Any]:
-        return ticket_select(
-            scope, b,
-            func.count().label("tickets"),
-            func.count(Ticket.resolved_at).label("resolved"),
-            count_if(and_(resolved, Ticket.resolved_at <= Ticket.resolution_due_at)).label("on_time"),
-            func.avg(seconds).label("mean_seconds"),
-        )
 
-    return _with_percentiles(session, scope, by, build, seconds, lambda r, p: ResolutionStats(
-        r.tickets, r.resolved, r.on_time, _hours(p.get(50)), _hours(p.get(90)), _hours(r.mean_seconds)))
+def resolution_stats(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[ResolutionStats]:
+    """Resolution rate and time from creation to resolution (median, p90, mean)."""
+    return _run_parts(session, scope, by, [_resolution_part(session)])["resolution"]
 
 
 @dataclass(frozen=True)
@@ -334,17 +364,16 @@ class ReopenStats:
         return ratio(self.reopened, self.resolved_once)
 
 
+def _reopen_part() -> _TicketPart[ReopenStats]:
+    return _TicketPart("reopen", [
+        count_if(or_(Ticket.resolved_at.is_not(None), Ticket.reopen_count > 0)).label("resolved_once"),
+        count_if(Ticket.reopen_count > 0).label("reopened"),
+    ], lambda r, _p: ReopenStats(r.resolved_once, r.reopened))
+
+
 def reopen_stats(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[ReopenStats]:
     """Share of the window's resolved tickets that the customer reopened."""
-
-    def build(b: str | None) -> Select[Any]:
-        return ticket_select(
-            scope, b,
-            count_if(or_(Ticket.resolved_at.is_not(None), Ticket.reopen_count > 0)).label("resolved_once"),
-            count_if(Ticket.reopen_count > 0).label("reopened"),
-        )
-
-    return _collect(session, by, build, lambda r: ReopenStats(r.resolved_once, r.reopened))
+    return _run_parts(session, scope, by, [_reopen_part()])["reopen"]
 
 
 # -- visits and the complaint rate --------------------------------------------------------------
@@ -461,12 +490,14 @@ class ComplaintRate:
         return DENOMINATOR_NAMES.get(self.denominator_source or "", "无客流数据")
 
 
-def complaint_rate(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[ComplaintRate]:
+def complaint_rate(session: Session, *, scope: Scope, by: str | None = None,
+                   volume: Breakdown[TicketVolume] | None = None) -> Breakdown[ComplaintRate]:
     """Complaints created in the window ÷ customer visits in the window (see visit_totals).
 
     By team, category or channel the denominator is all visits of the scope: visits have no category.
+    `volume`: the ticket_volume of the same scope and `by`, when the caller has it already.
     """
-    complaints = ticket_volume(session, scope=scope, by=by)
+    complaints = volume if volume is not None and volume.by == by else ticket_volume(session, scope=scope, by=by)
     visits = visit_totals(session, scope=scope, by=by if by in VISIT_DIMENSIONS else None)
     total = ComplaintRate(complaints.total.complaints, visits.total)
     groups: dict[str | None, ComplaintRate] = {}
@@ -498,7 +529,8 @@ class EscalationStats:
 
 
 def escalation_stats(session: Session, *, scope: Scope, by: str | None = None) -> Breakdown[EscalationStats]:
-    """Escalations fired in the window, per level (tickets of the scope's branches and categories)."""
+    """Escalations fired in the window, per level (tickets of the scope's branches and categories,
+    merged ones included: the escalation happened)."""
     _check_by(by)
     escalation = optional_model("models.scheduling", "Escalation")
     if escalation is None:
@@ -506,12 +538,16 @@ def escalation_stats(session: Session, *, scope: Scope, by: str | None = None) -
 
     def run(b: str | None) -> dict[Any, dict[str, int]]:
         grp, join = _joined_ticket_group(b, scope, escalation.fired_at)
-        stmt = select(grp.label("grp"), escalation.level, func.count()).select_from(escalation).join(
-            Ticket, Ticket.id == escalation.ticket_id)
+        # An escalation that fired stays counted even if its ticket was merged later; the tickets
+        # table is joined only when the scope or the grouping needs it (it is the big one).
+        filters = ticket_filters(scope, merged=True)
+        stmt = select(grp.label("grp"), escalation.level, func.count()).select_from(escalation)
+        if filters or join or b in ("team", "category", "channel"):
+            stmt = stmt.join(Ticket, Ticket.id == escalation.ticket_id)
         if join:
             stmt = stmt.outerjoin(Branch, Branch.id == Ticket.branch_id)
         stmt = stmt.where(escalation.fired_at >= scope.window.start, escalation.fired_at < scope.window.end,
-                          *ticket_filters(scope))
+                          *filters)
         stmt = stmt.group_by(grp, escalation.level) if b is not None else stmt.group_by(escalation.level)
         out: dict[Any, dict[str, int]] = {}
         for key, level, count in session.execute(stmt).all():
@@ -585,10 +621,23 @@ def satisfaction_stats(session: Session, *, cfg: Any, scope: Scope, by: str | No
             return Branch.kind, True
         return _joined_ticket_group(b, scope, response.completed_at)
 
+    def scoped(stmt: Select[Any], b: str | None) -> Select[Any]:
+        """FROM survey_responses (+ ticket, + branch) WHERE the scope's completed responses."""
+        stmt = stmt.select_from(response).outerjoin(Ticket, Ticket.id == response.ticket_id)
+        if grp_for(b)[1]:
+            stmt = stmt.outerjoin(Branch, Branch.id == branch_col)
+        stmt = stmt.where(response.kind == kind, response.completed_at >= scope.window.start,
+                          response.completed_at < scope.window.end, response.overall.is_not(None))
+        if scope.branch_ids is not None:
+            stmt = stmt.where(branch_col.in_(scope.branch_ids))
+        if scope.categories is not None:
+            stmt = stmt.where(Ticket.category.in_(scope.categories))
+        return stmt
+
     def build(b: str | None) -> Select[Any]:
-        grp, join = grp_for(b)
+        grp = grp_for(b)[0]
         overall, nps = response.overall, response.nps
-        stmt = select(
+        stmt = scoped(select(
             grp.label("grp"),
             func.count(overall).label("responses"),
             count_if(overall >= 4).label("satisfied"),
@@ -596,16 +645,9 @@ def satisfaction_stats(session: Session, *, cfg: Any, scope: Scope, by: str | No
             count_if(nps >= 9).label("promoters"),
             count_if(nps <= 6).label("detractors"),
             func.avg(overall).label("mean_overall"),
+            # JSON ->> per aspect in the same pass (faster than json_each's set-returning join).
             *[func.avg(response.aspects[a].as_float()).label(f"aspect_{i}") for i, a in enumerate(aspects)],
-        ).select_from(response).outerjoin(Ticket, Ticket.id == response.ticket_id)
-        if join:
-            stmt = stmt.outerjoin(Branch, Branch.id == branch_col)
-        stmt = stmt.where(response.kind == kind, response.completed_at >= scope.window.start,
-                          response.completed_at < scope.window.end, overall.is_not(None))
-        if scope.branch_ids is not None:
-            stmt = stmt.where(branch_col.in_(scope.branch_ids))
-        if scope.categories is not None:
-            stmt = stmt.where(Ticket.category.in_(scope.categories))
+        ), b)
         return stmt.group_by(grp) if b is not None else stmt
 
     invited = survey_invitations(session, scope=scope, by=by) if kind == "satisfaction" else Breakdown(0, by)
@@ -613,8 +655,7 @@ def satisfaction_stats(session: Session, *, cfg: Any, scope: Scope, by: str | No
     def convert(row: Any, invitations: int) -> Satisfaction:
         return Satisfaction(
             invitations, row.responses, row.satisfied, row.nps_responses, row.promoters, row.detractors,
-            to_float(row.mean_overall),
-            {a: to_float(getattr(row, f"aspect_{i}")) for i, a in enumerate(aspects)},
+            to_float(row.mean_overall), {a: to_float(getattr(row, f"aspect_{i}")) for i, a in enumerate(aspects)},
         )
 
     total = convert(session.execute(build(None)).one(), invited.total)
@@ -650,7 +691,7 @@ def survey_invitations(session: Session, *, scope: Scope, by: str | None = None)
         else:
             grp = NO_GROUP
         stmt = select(grp.label("grp"), func.count()).select_from(model)
-        if join_customer:
+        if join_customer and (b in ("branch", "branch_kind") or scope.branch_ids is not None):
             stmt = stmt.join(Customer, Customer.id == model.customer_id)
         if b in ("branch", "branch_kind"):
             stmt = stmt.outerjoin(Branch, Branch.id == branch_col)
@@ -698,25 +739,27 @@ def revisit_stats(session: Session, *, scope: Scope, by: str | None = None) -> B
     A complainant is a customer (a complaint without a known customer, e.g. on paper, is one
     complainant by itself); any of their complaints in the window being revisited, at any time, counts.
     """
+    return _run_parts(session, scope, by, [_revisit_part()])["revisit"]
+
+
+def _revisit_part() -> _TicketPart[RevisitStats]:
     revisit = optional_model("models.staff", "Revisit")
     response = optional_model("models.survey", "SurveyResponse")
     complainant = case((Ticket.customer_id.is_(None), -Ticket.id), else_=Ticket.customer_id)
+    complaint = Ticket.type == COMPLAINT
     followed: list[ColumnElement[bool]] = []
+    # IN (subquery): one hashed set per query rather than a probe per ticket.
     if revisit is not None:
-        followed.append(exists().where(revisit.ticket_id == Ticket.id))
+        followed.append(Ticket.id.in_(select(revisit.ticket_id)))
     if response is not None:
-        followed.append(exists().where(response.ticket_id == Ticket.id, response.kind == "resolution_check",
-                                       response.completed_at.is_not(None)))
-    revisited = func.count(distinct(case((or_(*followed), complainant)))) if followed else literal_column("0")
-
-    def build(b: str | None) -> Select[Any]:
-        return ticket_select(
-            scope, b,
-            func.count(distinct(complainant)).label("complainants"),
-            revisited.label("revisited"),
-        ).where(Ticket.type == COMPLAINT)
-
-    return _collect(session, by, build, lambda r: RevisitStats(r.complainants, int(r.revisited)))
+        followed.append(Ticket.id.in_(select(response.ticket_id).where(
+            response.ticket_id.is_not(None), response.kind == "resolution_check", response.completed_at.is_not(None))))
+    revisited = (func.count(distinct(case((and_(complaint, or_(*followed)), complainant)))) if followed
+                 else literal_column("0"))
+    return _TicketPart("revisit", [
+        func.count(distinct(case((complaint, complainant)))).label("complainants"),
+        revisited.label("revisited"),
+    ], lambda r, _p: RevisitStats(r.complainants, int(r.revisited)))
 
 
 # -- inspections and training ---------------------------------------------------------------------
@@ -842,21 +885,35 @@ class KpiSummary:
     training: Breakdown[TrainingStats]
 
 
+def _postgres_work_mem(session: Session, cfg: Any) -> None:
+    # A quarter's durations are sorted for the percentiles and its complainants de-duplicated: with
+    # PostgreSQL's default 4 MB these spill to disk. SET LOCAL lasts for this transaction only.
+    value = str(cfg.get("kpi.postgres_work_mem", "") or "")
+    if value and dialect_name(session) == "postgresql":
+        if not value.replace(" ", "").rstrip("kKMGTB").isdigit():
+            raise ScopeError(f"kpi.postgres_work_mem 的值“{value}”无效，应写成 64MB 这样的格式")
+        session.execute(text(f"SET LOCAL work_mem = '{value}'"))
+
+
 def kpi_summary(session: Session, *, cfg: Any, scope: Scope, now: datetime, by: str | None = None) -> KpiSummary:
     """All KPIs for a scope; with `by`, each KPI that has that dimension is broken down too."""
     _check_by(by)
     branch_by = by if by in BRANCH_DIMENSIONS else None
+    _postgres_work_mem(session, cfg)
+    # The ticket KPIs share one scan of the tickets.
+    tickets = _run_parts(session, scope, by, [_volume_part(), _reply_part(session, cfg, now),
+                                              _resolution_part(session), _reopen_part(), _revisit_part()])
     return KpiSummary(
         scope=scope,
-        volume=ticket_volume(session, scope=scope, by=by),
-        complaint_rate=complaint_rate(session, scope=scope, by=by),
-        first_reply=first_reply_stats(session, cfg=cfg, scope=scope, now=now, by=by),
-        resolution=resolution_stats(session, scope=scope, by=by),
-        reopen=reopen_stats(session, scope=scope, by=by),
+        volume=tickets["volume"],
+        complaint_rate=complaint_rate(session, scope=scope, by=by, volume=tickets["volume"]),
+        first_reply=tickets["reply"],
+        resolution=tickets["resolution"],
+        reopen=tickets["reopen"],
         escalations=escalation_stats(session, scope=scope, by=by),
         satisfaction=satisfaction_stats(session, cfg=cfg, scope=scope, by=by),
         resolution_check=satisfaction_stats(session, cfg=cfg, scope=scope, by=by, kind="resolution_check"),
-        revisit=revisit_stats(session, scope=scope, by=by),
+        revisit=tickets["revisit"],
         inspection=inspection_stats(session, cfg=cfg, scope=scope, by=branch_by),
         training=training_stats(session, cfg=cfg, scope=scope, by=branch_by),
     )

@@ -24,7 +24,9 @@ def dialect_name(session: Session) -> str:
 def duration_seconds(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
     """end - start in seconds, rounded to the millisecond (so both backends agree to the digit)."""
     if dialect == "postgresql":
-        return func.round(func.extract("epoch", end - start), 3)
+        # date_part gives double precision (EXTRACT gives numeric since PostgreSQL 14, much slower to
+        # aggregate and sort); rounded to the millisecond like SQLite below.
+        return func.round(func.date_part("epoch", end - start) * 1000) / 1000.0
     # SQLite keeps naive UTC text; julianday() parses it (fractions included).
     return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
 
@@ -82,6 +84,16 @@ def month_bucket(column: Any, period: Period, *, dates: bool = False) -> ColumnE
 def to_float(value: Any) -> float | None:
     """Numbers from either backend (PostgreSQL numerics come back as Decimal) as float."""
     return None if value is None else float(value)
+
+
+def native_percentiles(dialect: str) -> bool:
+    """PostgreSQL has percentile_cont, the same interpolation in one aggregate pass."""
+    return dialect == "postgresql"
+
+
+def percentile_cont_columns(value: Any, percents: Sequence[int]) -> list[ColumnElement[Any]]:
+    """percentile_cont(p) WITHIN GROUP (ORDER BY value) per percent, labelled p50, p90, … (PostgreSQL)."""
+    return [func.percentile_cont(p / 100).within_group(value).label(f"p{p}") for p in percents]
 
 
 def percentiles(

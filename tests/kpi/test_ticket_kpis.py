@@ -184,3 +184,19 @@ def test_scope_resolution_errors(session: Any, quarter: Any, config: Any) -> Non
         kpi.ticket_volume(session, scope=scope(), by="weather")
     s = kpi.resolve_scope(session, cfg=config, period="2026-08", branch_codes=["HCZ"])
     assert s.branch_ids == (quarter["HCZ"].id,) and s.window.label == "2026-08"
+
+
+def test_summary_work_mem_setting_is_validated(session: Any, quarter: Any, config: Any) -> None:
+    from services.kpi_sql import dialect_name
+
+    bad = config.with_overrides({"kpi.postgres_work_mem": "64MB'; DROP TABLE tickets; --"})
+    if dialect_name(session) == "postgresql":
+        with pytest.raises(kpi.ScopeError, match="postgres_work_mem"):
+            kpi.kpi_summary(session, cfg=bad, scope=scope(), now=NOW)
+    else:  # SQLite has no work_mem: the setting is not used
+        assert kpi.kpi_summary(session, cfg=bad, scope=scope(), now=NOW).volume.total.tickets == len(q3())
+    # The summary's shared scan gives the same numbers as the single-KPI functions.
+    summary = kpi.kpi_summary(session, cfg=config, scope=scope(), now=NOW, by="branch")
+    assert summary.first_reply == kpi.first_reply_stats(session, cfg=config, scope=scope(), now=NOW, by="branch")
+    assert summary.revisit == kpi.revisit_stats(session, scope=scope(), by="branch")
+    assert summary.reopen == kpi.reopen_stats(session, scope=scope(), by="branch")
