@@ -16,7 +16,13 @@ from services.runtime import Runtime
 
 def init_console(app: Flask, runtime: Runtime) -> None:
     """Mount the console at console.url_prefix; needs QIANJIA_CONSOLE__SECRET_KEY."""
-    from console import views_admin, views_extra, views_improvements, views_tickets  # noqa: F401  (routes register)
+    from console import (  # noqa: F401  (routes register on import)
+        views_admin,
+        views_extra,
+        views_improvements,
+        views_surveys,
+        views_tickets,
+    )
     from console.web import bp
 
     cfg = runtime.cfg

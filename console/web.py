@@ -208,7 +208,6 @@ def _template_globals() -> dict[str, Any]:
         "priority_names": PRIORITY_NAMES,
         "channel_names": CHANNEL_NAMES,
         "simulator_enabled": bool(c.get("console.simulator.enabled", False)),
-        "url_endpoints": current_app.view_functions.keys(),
         "local_time": local_time,
         "duration": duration,
     }
