@@ -208,6 +208,8 @@ def _template_globals() -> dict[str, Any]:
         "priority_names": PRIORITY_NAMES,
         "channel_names": CHANNEL_NAMES,
         "simulator_enabled": bool(c.get("console.simulator.enabled", False)),
+        "escalation_names": {str(lv.get("code")): str(lv.get("name", lv.get("code")))
+                             for lv in (c.get("escalation.levels") or []) if isinstance(lv, dict)},
         "local_time": local_time,
         "duration": duration,
     }

@@ -223,7 +223,7 @@ def _usernames(session: Session, ids: set[int]) -> dict[int, str]:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # in | out | event | note | revisit
+    kind: str  # in | out | event | note | escalation
     actor: str | None
     text: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -265,7 +265,7 @@ def ticket_view(session: Session, *, staff: Staff, cfg: Any, number: str, now: d
                                       ticket_number=numbers[m.ticket_id]))
     for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
                              .order_by(TicketEvent.created_at, TicketEvent.id)):
-        kind = "note" if e.kind == "note" else "event"
+        kind = e.kind if e.kind in ("note", "escalation") else "event"
         timeline.append(TimelineEntry(at=e.created_at, kind=kind, actor=e.actor, text=e.kind, data=dict(e.data)))
     timeline.sort(key=lambda entry: entry.at)
     customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None

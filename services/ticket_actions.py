@@ -3,7 +3,6 @@ acting staff member's scope (out of scope = not found), writes a ticket event an
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ from services.access import InputError, can_view, get_ticket
 from services.outbound import Delivery, send_to_customer
 from services.runtime import Runtime
 from services.sla import apply_deadlines, record_staff_reply, refresh_escalation_at
+from services.surveys import request_resolution_check
 from services.tickets import TransitionError, add_event, transition
 
 log = logging.getLogger(__name__)
@@ -215,16 +215,9 @@ def merge(session: Session, *, runtime: Runtime, staff: Staff, number: str, into
 
 
 def _resolution_check(session: Session, *, runtime: Runtime, ticket: Ticket, now: datetime) -> None:
-    """Issue 4's post-resolution question to the customer, when that module is installed."""
+    """Issue 4's post-resolution question to the customer (once per ticket)."""
     try:
-        surveys = importlib.import_module("services.surveys")
-    except ImportError:
-        return
-    check = getattr(surveys, "request_resolution_check", None)
-    if check is None:
-        return
-    try:
-        check(session, runtime=runtime, ticket=ticket, now=now)
+        request_resolution_check(session, runtime=runtime, ticket=ticket, now=now)
         session.commit()
     except Exception:  # the question is a courtesy: its failure must not undo the resolution
         session.rollback()

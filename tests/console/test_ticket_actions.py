@@ -239,3 +239,23 @@ def test_offline_entry_refuses_bad_input(bank: Bank, change: dict[str, Any]) -> 
     with pytest.raises(InputError), bank.session() as s:
         submit_offline(s, runtime=bank.runtime, staff=bank.staff(s, "manager"), now=bank.now, **fields)
     assert bank.count(Ticket) == 0
+
+
+def test_resolving_asks_the_customer_whether_they_are_satisfied(bank: Bank, fake_wechat: Any) -> None:
+    openid = "oResolveCheck000000000000001"
+    number = bank.ticket(openid=openid)
+    with bank.session() as s:
+        actions.resolve(s, runtime=bank.runtime, staff=bank.staff(s, "agent"), number=number, now=bank.now)
+    asked = [m["text"]["content"] for m in fake_wechat.custom_messages(openid)]
+    assert len(asked) == 1 and number in asked[0]
+    assert bank.get(number).status == "resolved"
+
+
+def test_escalations_show_on_the_ticket_page(bank: Bank, staff_client: Any) -> None:
+    from services.escalation import escalate_overdue_tickets
+
+    number = bank.ticket(created_at=bank.now - timedelta(hours=30))
+    fired = escalate_overdue_tickets(sessions=bank.runtime.sessions, cfg=bank.runtime.cfg, now=bank.now)
+    assert fired.fired >= 1
+    page = staff_client("agent").get(f"/tickets/{number}").get_data(as_text=True)
+    assert "entry-escalation" in page and "超时升级：首次答复超时" in page
