@@ -160,14 +160,19 @@ def _fire_batch(session: Session, *, cfg: Any, levels: Sequence[Level], rows: Se
     tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_({r[1] for r in inserted})))}
     branch_ids = {t.branch_id for t in tickets.values() if t.branch_id is not None}
     branches = {b.id: b for b in session.scalars(select(Branch).where(Branch.id.in_(branch_ids)))} if branch_ids else {}
-    tz = ZoneInfo(str(cfg.get("timezone", "Asia/Shanghai")))
+    names = _Names(tz=ZoneInfo(str(cfg.get("timezone", "Asia/Shanghai"))),
+                   categories=cfg.section("labels").get("categories") or {}, teams=cfg.section("teams"))
+    targets: dict[tuple[str | None, str, str | None], list[notifications.Target]] = {}
     for escalation_id, ticket_id, code, due_at in inserted:
         ticket, level = tickets[ticket_id], by_code[code]
         branch = branches.get(ticket.branch_id) if ticket.branch_id is not None else None
-        subject, body = _message(cfg, ticket=ticket, level=level, due_at=due_at, branch=branch, tz=tz)
+        subject, body = _message(names, ticket=ticket, level=level, due_at=due_at, branch=branch)
+        key = (ticket.team, level.notify, branch.code if branch else None)
+        if key not in targets:
+            targets[key] = notifications.recipients(cfg, team=key[0], role=key[1], branch_code=key[2])
         queued = notifications.enqueue(
             session, cfg=cfg, kind="escalation", team=ticket.team, role=level.notify, subject=subject, body=body,
-            now=now, branch_code=branch.code if branch else None, escalation_id=escalation_id,
+            now=now, branch_code=key[2], escalation_id=escalation_id, targets=targets[key],
         )
         add_event(session, ticket=ticket, kind="escalation", now=now, actor="system", data={
             "level": code, "deadline": level.deadline, "due_at": due_at.isoformat(), "notify": level.notify,
@@ -179,11 +184,19 @@ def _fire_batch(session: Session, *, cfg: Any, levels: Sequence[Level], rows: Se
         result.notifications += len(queued)
 
 
-def _message(cfg: Any, *, ticket: Ticket, level: Level, due_at: datetime, branch: Branch | None,
-             tz: ZoneInfo) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Names:
+    """Display names read from the configuration once per batch."""
+
+    tz: ZoneInfo
+    categories: Mapping[str, str]
+    teams: Mapping[str, str]
+
+
+def _message(names: _Names, *, ticket: Ticket, level: Level, due_at: datetime,
+             branch: Branch | None) -> tuple[str, str]:
     """Subject and body for staff, in Chinese."""
-    categories = cfg.section("labels").get("categories") or {}
-    teams = cfg.section("teams")
+    tz, categories, teams = names.tz, names.categories, names.teams
     overdue = level.offset(ticket.priority) >= timedelta(0)
     when = "已于" if overdue else "将于"
     subject = f"【{level.name}】工单 {ticket.number or ticket.id}"

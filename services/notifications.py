@@ -80,15 +80,18 @@ def enqueue(
     branch_code: str | None = None,
     escalation_id: int | None = None,
     digest_id: int | None = None,
+    targets: list[Target] | None = None,
 ) -> list[NotificationDelivery]:
-    """Queue one delivery per target of `role` (in the caller's transaction)."""
+    """Queue one delivery per target of `role` (in the caller's transaction); `targets` if already known."""
+    if targets is None:
+        targets = recipients(cfg, team=team, role=role, branch_code=branch_code)
     rows = [
         NotificationDelivery(
             kind=kind, escalation_id=escalation_id, digest_id=digest_id, team=team, channel=t.channel,
             target=t.address, subject=subject[:255], body=body, status=OutboxStatus.PENDING.value, attempts=0,
             next_attempt_at=now, created_at=now,
         )
-        for t in recipients(cfg, team=team, role=role, branch_code=branch_code)
+        for t in targets
     ]
     session.add_all(rows)
     return rows

@@ -10,10 +10,11 @@ A dispatcher works like this:
    are picked with ``FOR UPDATE SKIP LOCKED`` so several dispatchers never pick the same
    row; on SQLite the engine's ``BEGIN IMMEDIATE`` serialises the claim.
 3. For each row: ``begin_send`` (fenced by the claim token) is committed *before* the HTTP
-   call; the outcome is committed right after it. So at any instant a dispatcher has at
-   most one row in ``sending``: the only row a crash can leave undecided. No transaction
-   is open during the HTTP call or the rate limiter's wait (on SQLite every transaction
-   holds the write lock, and the webhook must not wait for WeChat).
+   call, in one commit with the previous row's outcome (one commit per message). So at
+   any instant a dispatcher has at most one row in ``sending``: the only row a crash can
+   leave undecided. No transaction is open during the HTTP call or the rate limiter's
+   wait (on SQLite every transaction holds the write lock, and the webhook must not wait
+   for WeChat).
 """
 
 from __future__ import annotations
@@ -250,7 +251,8 @@ def dispatch(
                 set_committed_value(row, "attempts", (row.attempts or 0) + 1)
                 set_committed_value(row, "claimed_at", now)
                 prepared = handle.prepare(session, row, now)
-                session.commit()  # `sending` is durable before the message leaves
+                # `sending` is durable before the message leaves (with the previous row's outcome).
+                session.commit()
                 try:
                     status = handle.send(session, row, prepared, now)
                 except PauseDispatch as pause:
@@ -260,8 +262,10 @@ def dispatch(
                     session.commit()
                     stats.paused_until, stats.pause_reason = pause.until, pause.reason
                     return stats
-                session.commit()
                 stats.count(status)
+                if pacer is not None and pacer.rate > 0:
+                    session.commit()  # never hold a transaction while the rate limiter sleeps
+            session.commit()
     return stats
 
 

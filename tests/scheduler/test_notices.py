@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.fake_wechat import CUSTOM_SEND_PATH, TEMPLATE_SEND_PATH
 from core.db import transaction
-from models import Customer, NoticeOutbox
+from models import Branch, Customer, NoticeOutbox
 from scheduler.jobs import dispatch_notices
 from services.improvements import ImprovementError, create_improvement, propose_tickets, publish_improvement
 from tests.scheduler.conftest import NOTICE_TEMPLATE, T0, later, make_branch, make_customer, make_ticket
@@ -202,3 +202,55 @@ def test_menu_lists_the_customers_notices(rt: Any, published: dict[str, Any]) ->
     assert "人民路支行高峰期增开窗口" in user.send_text("服务改进公告").text
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(NoticeOutbox)) == 3  # reading sends nothing
+
+
+def test_cli_creates_proposes_links_and_publishes(rt: Any, sched_config: Any) -> None:
+    from cli.main import cli
+
+    with transaction(rt.sessions) as s:
+        make_branch(s, "B001")
+        author = make_customer(s, openid="o-cli", last_interaction_at=T0)
+        ticket_id = make_ticket(s, rt, customer=author, branch_id=s.scalars(select(Branch.id)).one(),
+                                now=T0 - timedelta(days=3)).id
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, list(args), obj={"config": sched_config})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    created = run("improvements", "create", "--title", "人民路支行延长营业时间", "--body", "周六营业至17:00。",
+                  "--category", "wait_time", "--branch", "B001", "--effective", "2026-12-05")
+    improvement_id = int(created.split("#")[1].split("：")[0])
+    proposed = run("improvements", "propose", str(improvement_id), "--from", "2026-11-20", "--to", "2026-11-28T09:00",
+                   "--link")
+    assert f"{ticket_id:>8}" in proposed and "已关联 1 件工单" in proposed
+    published = run("improvements", "publish", str(improvement_id))
+    assert "新增收件人 1" in published and "共 1 人" in published
+    assert "0/1" in run("notices", "status", str(improvement_id))
+    unknown_branch = runner.invoke(cli, ["improvements", "create", "--title", "x", "--body", "y", "--branch", "B999"],
+                                   obj={"config": sched_config})
+    assert unknown_branch.exit_code != 0 and "找不到网点代码 B999" in unknown_branch.output
+
+
+def test_rate_limit_spaces_the_sends() -> None:
+    from services.outbox import Pacer
+
+    clock = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    pacer = Pacer(rate=4, monotonic=lambda: clock[0], sleep=sleep)
+    for _ in range(9):
+        pacer.wait()
+    assert slept == [0.25] * 8 and clock[0] == 102.0  # 9 sends in 2 s at 4 a second
+    clock[0] += 10  # idle time is not banked as a burst
+    pacer.wait()
+    pacer.wait()
+    assert slept[-1] == 0.25
+    unlimited = Pacer(rate=0, monotonic=lambda: clock[0], sleep=sleep)
+    unlimited.wait()
+    assert len(slept) == 9
