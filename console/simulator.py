@@ -21,7 +21,8 @@ from bot.simulator import SimReply, WeChatUser, flask_transport, http_transport
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-ACTIONS = ("text", "menu", "scan", "subscribe", "unsubscribe")
+ACTIONS = ("text", "menu", "scan", "scan_subscribe", "subscribe", "unsubscribe")
+QR_SCENE_PREFIX = "qrscene_"  # what WeChat puts before the scene when a QR scan is also a new follow
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ def send(cfg: Any, *, openid: str, action: str, value: str) -> SimResult:
         reply = user.send_text(value)
     elif action == "menu":
         reply = user.send_event("CLICK", value)
-    elif action == "scan":
+    elif action == "scan":  # a follower scans a branch QR code
         reply = user.send_event("SCAN", value)
+    elif action == "scan_subscribe":  # someone who does not follow yet scans it: a subscribe with the scene
+        reply = user.send_event("subscribe", QR_SCENE_PREFIX + value)
     elif action in ("subscribe", "unsubscribe"):
         reply = user.send_event(action)
     else:
@@ -104,9 +107,9 @@ def describe(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def menu_items(cfg: Any) -> list[tuple[str, str]]:
-    """(name, key) of every click item of the configured custom menu, if there is one."""
-    menu = cfg.get("wechat.menu") or cfg.get("menu") or {}
-    buttons = menu.get("button", []) if isinstance(menu, dict) else menu if isinstance(menu, list) else []
+    """(name, key) of every click item of the configured custom menu (config `menu:`), if there is one."""
+    menu = cfg.get("menu") or {}
+    buttons = menu.get("buttons") or menu.get("button") or [] if isinstance(menu, dict) else []
     out: list[tuple[str, str]] = []
 
     def walk(items: Any) -> None:
@@ -115,7 +118,7 @@ def menu_items(cfg: Any) -> list[tuple[str, str]]:
                 continue
             if b.get("key"):
                 out.append((str(b.get("name", b["key"])), str(b["key"])))
-            walk(b.get("sub_button"))
+            walk(b.get("sub_buttons") or b.get("sub_button"))
 
     walk(buttons)
     return out

@@ -67,9 +67,12 @@
       send(action, value, "[" + btn.textContent.trim() + "]");
     });
   });
-  document.getElementById("scan").addEventListener("click", function () {
-    const select = document.getElementById("scan-branch");
-    send("scan", select.value, "[扫码：" + select.options[select.selectedIndex].text + "]");
+  ["scan", "scan-subscribe"].forEach(function (id) {
+    const btn = document.getElementById(id);
+    btn.addEventListener("click", function () {
+      const select = document.getElementById("scan-branch");
+      send(btn.dataset.kind, select.value, "[扫码：" + select.options[select.selectedIndex].text + "]");
+    });
   });
   document.getElementById("menu-send").addEventListener("click", function () {
     const key = document.getElementById("menu-key").value.trim();

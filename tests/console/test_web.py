@@ -286,3 +286,23 @@ def test_dashboard_shows_the_kpis_of_the_managers_branches(bank: Bank, staff_cli
     assert complaints and re.search(r'tile-value">2<', complaints.group(1))
     assert "所辖网点：RMR" in page
     assert staff_client("manager").get("/dashboard?period=2026-13").status_code == 400
+
+
+def test_simulator_menu_and_branch_qr_reach_the_webhook(bank: Bank, staff_client: Any, warm_analyzer: Any) -> None:
+    from models import Visit
+
+    user = staff_client("agent")
+    page = user.get("/simulator").get_data(as_text=True)
+    assert 'data-value="MENU_MY_FEEDBACK"' in page  # the configured menu
+    openid = "oSimMenu00000000000000000001"
+    for action, value in (("subscribe", ""), ("menu", "MENU_MY_FEEDBACK"), ("scan", "RMR")):
+        resp = user.client.post("/console/simulator/send", json={"openid": openid, "action": action, "value": value},
+                                headers={"X-CSRF-Token": user.csrf})
+        assert resp.status_code == 200 and resp.get_json()["status"] == 200, resp.get_data(as_text=True)
+    with bank.runtime.sessions() as s:
+        events = list(s.scalars(select(Message.content).where(Message.msg_type == "event")))
+        assert any("MENU_MY_FEEDBACK" in e for e in events)
+        assert s.scalars(select(Visit)).one().branch_id is not None
+    bad = user.client.post("/console/simulator/send", json={"openid": "bad id!", "action": "text", "value": "x"},
+                           headers={"X-CSRF-Token": user.csrf})
+    assert bad.status_code == 400
