@@ -94,6 +94,8 @@ def bp_prefix() -> str:
 
 @bp.before_request
 def _begin() -> Response | None:
+    if request.endpoint == "console.static":
+        return None  # no database work for stylesheets and scripts
     rt = runtime()
     g.db = rt.sessions()
     g.now = rt.clock.now()

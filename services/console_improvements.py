@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Branch, Improvement, ImprovementTicket, Role, Staff, Ticket
+from services import audit
 from services import improvements as measures
 from services.access import InputError, NotAllowed, get_ticket, ticket_scope
 from services.notices import NoticeProgress, notice_progress
@@ -119,8 +120,11 @@ def link(session: Session, *, staff: Staff, cfg: Any, improvement_id: int, numbe
     if not wanted:
         raise InputError("请选择或填写要关联的工单")
     ids = [get_ticket(session, staff=staff, cfg=cfg, number=n).id for n in wanted]
-    return measures.link_tickets(session, improvement_id=improvement.id, ticket_ids=ids, actor=staff.username,
-                                 now=now)
+    added = measures.link_tickets(session, improvement_id=improvement.id, ticket_ids=ids, actor=staff.username,
+                                  now=now)
+    audit.record(session, actor=staff.username, action="improvement.link", now=now, target_type="improvement",
+                 target_id=improvement.id, data={"tickets": wanted, "added": added})
+    return added
 
 
 def publish(session: Session, *, staff: Staff, improvement_id: int, include_category_feedback: bool,
