@@ -22,13 +22,12 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from bench.databases import private_database
 from core.config import load_config
 from core.db import normalize_url, session_factory, upgrade
 from services.escalation import escalate_overdue_tickets
@@ -109,16 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("set DATABASE_URL to a PostgreSQL server (private databases are created and dropped)")
-    url = make_url(normalize_url(base))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
     sizes = [int(x) for x in args.sizes.split(",")]
     engines: dict[int, Any] = {}
+    drops: list[Any] = []
     try:
         for size in sizes:
-            name = f"qj_bench_esc_{size}_{uuid.uuid4().hex[:6]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            engines[size] = create_engine(url.set(database=name))
+            url, drop = private_database(base, prefix=f"qj_bench_esc_{size}")
+            drops.append(drop)
+            engines[size] = create_engine(normalize_url(url))
             upgrade(engines[size])
             print(f"{size:>9,} tickets loaded in {load(engines[size], size, args.due):.1f} s", flush=True)
         # No notification targets: the sweep's own work (range query, inserts, events) is what is measured.
@@ -143,12 +140,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"ratio {sizes[-1]:,} / {sizes[0]:,} tickets: {ratio:.2f} (goal <= 1.5: {verdict})")
     finally:
         for engine in engines.values():
-            name = engine.url.database
             engine.dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+        for drop in drops:
+            drop()
 
 if __name__ == "__main__":
     main()

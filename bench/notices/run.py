@@ -19,17 +19,14 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, insert, select
 
+from bench.databases import private_database
 from core.clock import SystemClock
 from core.config import ROOT, load_config
 from core.db import normalize_url, upgrade
@@ -57,25 +54,6 @@ def start_fake() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("the fake WeChat server did not start")
-
-
-def database(tmp: Path) -> tuple[str, Any]:
-    """A private database: a new PostgreSQL database with DATABASE_URL, else a SQLite file."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        return f"sqlite:///{tmp / 'notices.db'}", None
-    url = make_url(normalize_url(base))
-    name = f"qj_bench_notices_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def load_recipients(runtime: Any, count: int, now: datetime) -> None:
@@ -121,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     from services.runtime import build_runtime
 
     fake, api_base = start_fake()
-    tmp = Path(tempfile.mkdtemp(prefix="qj-bench-notices-"))
-    url, drop = database(tmp)
+    url, drop = private_database(os.environ.get("DATABASE_URL"), prefix="qj_bench_notices")
     try:
         engine = create_engine(normalize_url(url))
         upgrade(engine)
@@ -171,8 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         fake.kill()
         fake.wait()
-        if drop is not None:
-            drop()
+        drop()
 
 
 if __name__ == "__main__":
