@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from handlers.context import HandlerContext
-from handlers.router import Router, filters
+from handlers.router import GROUP_MENU, Router, filters
 from handlers.types import Inbound, Reply, TextReply
+from services.menu import MENU_IMPROVEMENTS
 from services.notices import notices_for_customer
-
-MENU_KEY = "MENU_IMPROVEMENTS"
-MENU_WORDS = ("服务改进公告", "改进公告")
 
 # WeChat cuts passive text replies at 2,048 bytes; stay below it.
 MAX_REPLY_BYTES = 2000
@@ -42,4 +40,5 @@ def on_improvements(inbound: Inbound, ctx: HandlerContext) -> Reply:
 
 
 def register(router: Router) -> None:
-    router.add(filters.menu_key(MENU_KEY) | filters.keyword(*MENU_WORDS), on_improvements, group=10)
+    # The CLICK, or the words config.yaml's menu gives this action (服务改进公告, 改进公告).
+    router.add(filters.menu_action(MENU_IMPROVEMENTS), on_improvements, group=GROUP_MENU)
