@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from api import init_app as init_api
 from bot import health
 from bot.webhook import WebhookSettings, WebhookState
 from bot.webhook import bp as webhook_bp
@@ -28,6 +29,7 @@ def create_app(cfg: Config | None = None, *, runtime: Runtime | None = None, rou
         settings=WebhookSettings.from_config(cfg),
     )
     app.register_blueprint(webhook_bp)
+    init_api(app, runtime)
     if cfg.get("console.enabled", True):
         from console import init_console
 

@@ -54,6 +54,7 @@ def _register_subcommands() -> None:
     cli.add_command(simulate.simulate)
     cli.add_command(demo.demo)
     cli.add_command(apikey.apikey)
+    cli.add_command(apikey.apikey)
     from cli import staff  # console accounts
 
     cli.add_command(staff.staff)

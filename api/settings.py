@@ -1,0 +1,34 @@
+"""The API's settings, read once from config.yaml's `api:` section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.config import Config, ConfigError
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    max_body_bytes: int
+    max_text_chars: int
+    signature_window_seconds: int
+    requests_per_minute: int
+    page_size: int
+    max_page_size: int
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> ApiSettings:
+        settings = cls(
+            max_body_bytes=int(cfg.get("api.max_body_bytes", 16384)),
+            max_text_chars=int(cfg.get("api.max_text_chars", 2000)),
+            signature_window_seconds=int(cfg.get("api.signature_window_seconds", 300)),
+            requests_per_minute=int(cfg.get("api.rate_limit.requests_per_minute", 120)),
+            page_size=int(cfg.get("api.page_size", 20)),
+            max_page_size=int(cfg.get("api.max_page_size", 100)),
+        )
+        for name, value in vars(settings).items():
+            if value < 1:
+                raise ConfigError(f"配置 api 中的 {name} 必须是正整数（现为 {value}）")
+        if settings.page_size > settings.max_page_size:
+            raise ConfigError("配置 api.page_size 不能大于 api.max_page_size")
+        return settings
