@@ -193,10 +193,13 @@ def change_priority(session: Session, *, runtime: Runtime, staff: Staff, number:
 def merge(session: Session, *, runtime: Runtime, staff: Staff, number: str, into: str, now: datetime) -> Ticket:
     """Fold a duplicate into another ticket: it becomes `merged`, its messages show on the target."""
     cfg = runtime.cfg
-    source = get_ticket(session, staff=staff, cfg=cfg, number=number, for_update=True)
-    target = get_ticket(session, staff=staff, cfg=cfg, number=into, for_update=True)
+    source = get_ticket(session, staff=staff, cfg=cfg, number=number)
+    target = get_ticket(session, staff=staff, cfg=cfg, number=into)
     if source.id == target.id:
         raise InputError("不能把工单合并到它自己")
+    # Lock both rows in id order, so two opposite merges cannot deadlock each other.
+    session.scalars(select(Ticket).where(Ticket.id.in_(sorted((source.id, target.id)))).order_by(Ticket.id)
+                    .with_for_update().execution_options(populate_existing=True)).all()
     if target.status in (TicketStatus.MERGED.value, TicketStatus.CLOSED.value):
         raise InputError(f"目标工单 {target.number} 已合并或已关闭")
     try:

@@ -31,7 +31,7 @@ from core.config import load_config
 from core.db import get_engine, normalize_url, session_factory, transaction, upgrade
 from models import Branch, Ticket
 from services.branches import load_branch_file, upsert_branches
-from services.queue import QueueFilters, queue_page
+from services.queue import QueueFilters, queue_page, queue_summary
 from services.staff import create_staff
 
 QUEUE_INDEXES = {
@@ -147,6 +147,13 @@ def scenarios(sessions: Any, cfg: Any, now: datetime) -> dict[str, Callable[[], 
             return list(s.scalars(select(Ticket).where(Ticket.status.in_(("new", "open", "pending")))
                                   .order_by(Ticket.escalation_at, Ticket.id).offset(50_000).limit(26)))
 
+    def dashboard(username: str) -> Callable[[], Any]:
+        def run() -> Any:
+            with sessions() as s:
+                return queue_summary(s, staff=_staff(s, username), cfg=cfg, now=now, day_start=now - timedelta(hours=8))
+
+        return run
+
     with sessions() as s:
         number = s.scalar(select(Ticket.number).order_by(Ticket.id.desc()).limit(1))
     return {
@@ -162,6 +169,8 @@ def scenarios(sessions: Any, cfg: Any, now: datetime) -> dict[str, Callable[[], 
         "page after 50,000 by OFFSET": offset_page,
         "admin, search ticket number": page("admin", QueueFilters(q=str(number))),
         "admin, search text": page("admin", QueueFilters(q="吞卡")),
+        "dashboard counts, admin (whole bank)": dashboard("admin"),
+        "dashboard counts, manager (small branch)": dashboard("manager_hcz"),
     }
 
 
