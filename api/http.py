@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError, raw_json_response
 from api.settings import ApiSettings
 from api.validation import BodyValidator
-from services import apikeys, idempotency
+from services import apikeys, app_feedback, idempotency
 from services.app_feedback import FeedbackConflict, FeedbackError, TicketNotFound
 from services.rate_limits import RateLimiter
 from services.runtime import Runtime
@@ -44,6 +44,10 @@ class Caller:
     @property
     def scope(self) -> str:
         return f"{self.app}:{self.customer_ref}"
+
+    def customer_id(self, session: Session) -> int | None:
+        """Our customer behind the app's id, if they ever wrote (reads never create one)."""
+        return app_feedback.find_customer_id(session, app=self.app, app_user_id=self.customer_ref)
 
 
 def state() -> ApiState:

@@ -41,7 +41,7 @@ ERROR_CODES = {
          "invalid_signature",
     404: "ticket_not_found, not_found",
     405: "method_not_allowed",
-    409: "duplicate_client_id, ticket_closed",
+    409: "duplicate_client_id, ticket_closed, survey_not_open, survey_already_answered",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_body, missing_field, unknown_field, invalid_field, unknown_branch, idempotency_key_reused",
@@ -230,6 +230,42 @@ def build_openapi(settings: ApiSettings) -> dict[str, Any]:
                     },
                 },
             },
+            "/tickets/{number}/survey": {
+                "parameters": [TICKET_NUMBER_PARAM],
+                "post": {
+                    "operationId": "answerTicketSurvey",
+                    "summary": "The customer rates how the ticket was handled (1-5)",
+                    "description": "Open for a resolved or closed ticket until "
+                                   f"{settings.survey_answer_days:g} days after it was resolved, once per "
+                                   "ticket. A low score reopens a resolved ticket with a fresh deadline, "
+                                   "exactly as the same answer on WeChat does. Otherwise 409 survey_not_open "
+                                   "or survey_already_answered.",
+                    "parameters": [IDEMPOTENCY_KEY_PARAM],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/SurveyAnswerRequest"}}}},
+                    "responses": {
+                        "201": _json("SurveyAnswerResult", "The answer is recorded."),
+                        **_errors(*POST_ERRORS, *AUTHENTICATED_ERRORS, 404, 409),
+                    },
+                },
+            },
+            "/improvements": {
+                "get": {
+                    "operationId": "listImprovementNotices",
+                    "summary": "Service improvement notices (服务改进公告) for the customer, newest first",
+                    "description": "Improvements answering the customer's own tickets, those they were told "
+                                   f"about, and those published in the last {settings.notice_recent_days} days.",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_page_size,
+                                    "default": settings.page_size}},
+                    ],
+                    "responses": {
+                        "200": _json("ImprovementList", "The notices."),
+                        **_errors(400, *AUTHENTICATED_ERRORS),
+                    },
+                },
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -290,6 +326,44 @@ def build_openapi(settings: ApiSettings) -> dict[str, Any]:
                     "additionalProperties": False,
                     "required": ["text"],
                     "properties": {"text": text},
+                },
+                "SurveyAnswerRequest": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["score"],
+                    "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5,
+                                             "description": "5 = very satisfied, 1 = very dissatisfied."}},
+                },
+                "SurveyAnswerResult": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["ticket", "message"],
+                    "properties": {
+                        "ticket": {"$ref": "#/components/schemas/TicketDetail"},
+                        "message": {"type": "string", "description": "The bank's answer, for display."},
+                    },
+                },
+                "ImprovementNotice": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "title", "body", "category", "effective_date", "published_at", "tickets"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "body": {"type": "string"},
+                        "category": _nullable({"type": "string"}),
+                        "effective_date": _nullable({"type": "string", "format": "date"}),
+                        "published_at": timestamp,
+                        "tickets": {"type": "array", "items": {"type": "string"},
+                                    "description": "The customer's own tickets this improvement answers."},
+                    },
+                },
+                "ImprovementList": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["improvements"],
+                    "properties": {"improvements": {"type": "array",
+                                                    "items": {"$ref": "#/components/schemas/ImprovementNotice"}}},
                 },
                 "Message": message,
                 "TicketSummary": {

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from api.openapi import STATUS_NAMES
 from models import Direction, Message, Ticket
 from services import app_feedback
+from services.app_followup import Notice
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -53,4 +54,17 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
         "messages": [message_item(m) for m in app_feedback.conversation(session, ticket_id=ticket.id)],
+    }
+
+
+def improvement_notice(notice: Notice) -> dict[str, Any]:
+    improvement = notice.improvement
+    return {
+        "id": improvement.id,
+        "title": improvement.title,
+        "body": improvement.body,
+        "category": improvement.category,
+        "effective_date": improvement.effective_date.isoformat() if improvement.effective_date else None,
+        "published_at": iso(improvement.published_at),
+        "tickets": notice.ticket_numbers,
     }

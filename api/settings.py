@@ -15,6 +15,9 @@ class ApiSettings:
     requests_per_minute: int
     page_size: int
     max_page_size: int
+    # Read from issue 4's and 5's sections, so the document states the limits in force.
+    survey_answer_days: float
+    notice_recent_days: int
 
     @classmethod
     def from_config(cls, cfg: Config) -> ApiSettings:
@@ -25,8 +28,13 @@ class ApiSettings:
             requests_per_minute=int(cfg.get("api.rate_limit.requests_per_minute", 120)),
             page_size=int(cfg.get("api.page_size", 20)),
             max_page_size=int(cfg.get("api.max_page_size", 100)),
+            survey_answer_days=float(cfg.get("surveys.resolution_check.answer_within_days", 7)),
+            notice_recent_days=int(cfg.get("notices.menu_recent_days", 90)),
         )
-        for name, value in vars(settings).items():
+        own = ("max_body_bytes", "max_text_chars", "signature_window_seconds", "requests_per_minute", "page_size",
+               "max_page_size")
+        for name in own:
+            value = getattr(settings, name)
             if value < 1:
                 raise ConfigError(f"配置 api 中的 {name} 必须是正整数（现为 {value}）")
         if settings.page_size > settings.max_page_size:

@@ -75,6 +75,9 @@ def _refusal(error: ValidationError) -> ApiError:
         return ApiError(422, "invalid_field", f"字段 {name} 不能为空", field=name)
     if keyword == "maxLength":
         return ApiError(422, "invalid_field", f"字段 {name} 不能超过 {error.validator_value} 个字符", field=name)
+    if keyword in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        return ApiError(422, "invalid_field", f"字段 {name} 应在 {low} 到 {high} 之间", field=name)
     if keyword == "not":
         return ApiError(422, "invalid_field", f"字段 {name} 不能包含空字符（\\u0000）", field=name)
     hint = schema.get("x-message")

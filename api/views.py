@@ -20,7 +20,7 @@ from api.errors import (
 )
 from api.http import authenticate_request, caller, exactly_once, query_int, read_json, state
 from api.openapi import BLANK_CHARS
-from services import app_feedback
+from services import app_feedback, app_followup
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -29,7 +29,8 @@ PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi", "api_v1.no_such_operation"})
 
 
 # Query parameters each operation documents; any other is refused rather than silently ignored.
-QUERY_PARAMETERS = {"api_v1.list_tickets": frozenset({"limit", "offset"})}
+QUERY_PARAMETERS = {"api_v1.list_tickets": frozenset({"limit", "offset"}),
+                    "api_v1.list_improvement_notices": frozenset({"limit"})}
 
 
 @bp.before_request
@@ -91,8 +92,8 @@ def list_tickets() -> Response:
     limit = query_int("limit", default=api.settings.page_size, minimum=1, maximum=api.settings.max_page_size)
     offset = query_int("offset", default=0, minimum=0, maximum=1_000_000)
     with api.runtime.sessions() as session:
-        customer_id = app_feedback.find_customer_id(session, app=who.app, app_user_id=who.customer_ref)
-        tickets, total = app_feedback.list_tickets(session, customer_id=customer_id, limit=limit, offset=offset)
+        tickets, total = app_feedback.list_tickets(session, customer_id=who.customer_id(session), limit=limit,
+                                                   offset=offset)
         items = [serialize.ticket_summary(t) for t in tickets]
     return json_response({"tickets": items, "total": total, "limit": limit, "offset": offset})
 
@@ -101,9 +102,8 @@ def list_tickets() -> Response:
 def get_ticket(number: str) -> Response:
     api, who = state(), caller()
     with api.runtime.sessions() as session:
-        customer_id = app_feedback.find_customer_id(session, app=who.app, app_user_id=who.customer_ref)
         try:
-            ticket = app_feedback.get_ticket(session, customer_id=customer_id, number=number)
+            ticket = app_feedback.get_ticket(session, customer_id=who.customer_id(session), number=number)
         except app_feedback.TicketNotFound as exc:
             raise ApiError(404, exc.code, exc.message) from None
         return json_response(serialize.ticket_detail(session, ticket))
@@ -115,12 +115,36 @@ def reply_to_ticket(number: str) -> Response:
     body = read_json(api, "ReplyRequest")
 
     def handler(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        customer_id = app_feedback.find_customer_id(session, app=who.app, app_user_id=who.customer_ref)
-        reply = app_feedback.add_reply(session, runtime=api.runtime, customer_id=customer_id, number=number,
-                                       text=body["text"].strip(BLANK_CHARS), now=now)
+        reply = app_feedback.add_reply(session, runtime=api.runtime, customer_id=who.customer_id(session),
+                                       number=number, text=body["text"].strip(BLANK_CHARS), now=now)
         return 201, serialize.ticket_detail(session, reply.ticket)
 
     return exactly_once(api, who, body, handler)
+
+
+@bp.post("/tickets/<number>/survey", provide_automatic_options=False)
+def answer_ticket_survey(number: str) -> Response:
+    api, who = state(), caller()
+    body = read_json(api, "SurveyAnswerRequest")
+
+    def handler(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        rating = app_followup.rate_ticket(session, runtime=api.runtime, customer_id=who.customer_id(session),
+                                          number=number, score=int(body["score"]), now=now)
+        return 201, {"ticket": serialize.ticket_detail(session, rating.ticket), "message": rating.reply}
+
+    return exactly_once(api, who, body, handler)
+
+
+@bp.get("/improvements", provide_automatic_options=False)
+def list_improvement_notices() -> Response:
+    api, who = state(), caller()
+    limit = query_int("limit", default=api.settings.page_size, minimum=1, maximum=api.settings.max_page_size)
+    with api.runtime.sessions() as session:
+        notices = app_followup.improvement_notices(session, customer_id=who.customer_id(session),
+                                                   now=api.runtime.clock.now(), limit=limit,
+                                                   recent_days=api.settings.notice_recent_days)
+        items = [serialize.improvement_notice(n) for n in notices]
+    return json_response({"improvements": items})
 
 
 # Anything else under /api/v1 lands here, so the refusal is JSON whatever app-wide 404/405

@@ -3,6 +3,7 @@ documented operation on the live server; no 5xx, and every answer matches the do
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -12,6 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from openapi_schema_validator import OAS31Validator
 from schemathesis import GenerationMode
 
+from api.http import IDEMPOTENCY_KEY
+from api.openapi import BRANCH_CODE_PATTERN
 from core.db import transaction
 from services.branches import load_branch_file, upsert_branches
 from tests.api.conftest import AppUser, http_transport
@@ -31,7 +34,8 @@ def test_the_document_is_valid_openapi_3_1(live_server: Any) -> None:
         OAS31Validator.check_schema(component), name
     operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
     assert {("POST", "/feedback"), ("GET", "/tickets"), ("GET", "/tickets/{number}"),
-            ("POST", "/tickets/{number}/replies")} <= operations
+            ("POST", "/tickets/{number}/replies"), ("POST", "/tickets/{number}/survey"),
+            ("GET", "/improvements")} <= operations
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
@@ -60,19 +64,22 @@ def test_every_operation_keeps_the_contract(live_server: Any, runtime: Any, api_
 
 
 def exercise(operation: Any, *, mode: GenerationMode, base_url: str, branch_codes: list[str]) -> None:
-    fresh_keys = mode is GenerationMode.POSITIVE and operation.method.upper() == "POST"
+    is_post = operation.method.upper() == "POST"
 
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: Any) -> None:
-        if fresh_keys:
-            # A real client uses a fresh key per request; generated ones repeat ("0", "0", …) and a
-            # reused key with another body is rightly refused (422). Invalid keys are the other mode's.
+        # Keep what is invalid invalid; make what is valid also true to the data, like a real client:
+        key = (case.headers or {}).get("Idempotency-Key")
+        if is_post and (mode is GenerationMode.POSITIVE or (isinstance(key, str) and IDEMPOTENCY_KEY.match(key))):
+            # a fresh key per request: generated ones repeat ("0", "0", …), and a reused key with
+            # another body is rightly refused (422 idempotency_key_reused);
             case.headers = {**(case.headers or {}), "Idempotency-Key": uuid.uuid4().hex}
-            if isinstance(case.body, dict) and "branch_code" in case.body:
-                # Branch codes are data, not syntax: an unknown one is refused (422, tested elsewhere).
-                case.body["branch_code"] = branch_codes[hash(case.body["branch_code"]) % len(branch_codes)]
+        code = case.body.get("branch_code") if isinstance(case.body, dict) else None
+        if isinstance(code, str) and re.match(BRANCH_CODE_PATTERN, code):
+            # a branch that exists: codes are data, not syntax (an unknown one is 422, tested elsewhere).
+            case.body["branch_code"] = branch_codes[hash(code) % len(branch_codes)]
         case.call_and_validate(base_url=base_url)
 
     check()
