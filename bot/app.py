@@ -29,11 +29,11 @@ def create_app(cfg: Config | None = None, *, runtime: Runtime | None = None, rou
         settings=WebhookSettings.from_config(cfg),
     )
     app.register_blueprint(webhook_bp)
-    init_api(app, runtime)
     if cfg.get("console.enabled", True):
         from console import init_console
 
         init_console(app, runtime)
+    init_api(app, runtime)
     health.register(app)
     logging.getLogger(__name__).debug("app created on %s", runtime.engine.url.render_as_string(hide_password=True))
     return app

@@ -54,7 +54,6 @@ def _register_subcommands() -> None:
     cli.add_command(simulate.simulate)
     cli.add_command(demo.demo)
     cli.add_command(apikey.apikey)
-    cli.add_command(apikey.apikey)
     from cli import staff  # console accounts
 
     cli.add_command(staff.staff)
@@ -69,11 +68,6 @@ def _register_subcommands() -> None:
 
     for command in scheduler_cli.COMMANDS:
         cli.add_command(command)
-    from cli import scheduler as scheduler_cli  # scheduler, jobs, notices, improvements
-
-    for command in scheduler_cli.COMMANDS:
-        cli.add_command(command)
-
     from cli import kpi_data, report  # report quarterly/kpis; visits, inspections, training import
 
     cli.add_command(report.report)
