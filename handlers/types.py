@@ -35,9 +35,12 @@ class Inbound:
         """WeChat's own advice: MsgId for messages, FromUserName + CreateTime (+ event) for events.
 
         The openid is part of the message key too: MsgId collisions across users have been seen.
+        The EventKey is part of the event key: two menu taps within one second are two events, while
+        WeChat's retries repeat the same key.
         """
         if self.msg_type == "event" or not self.msg_id:
-            return f"evt:{self.openid}:{self.create_time}:{self.event or self.msg_type}"
+            key = f"evt:{self.openid}:{self.create_time}:{self.event or self.msg_type}"
+            return f"{key}:{self.event_key}" if self.event_key else key
         return f"msg:{self.openid}:{self.msg_id}"
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models import Ticket
+from models import Message, Ticket
 from tests.conversations.conftest import Bank
 
 
@@ -31,3 +31,14 @@ def test_branch_list_and_search(bank: Bank) -> None:
     found = chat.say("网点 解放")
     assert "解放路201号" in found and "人民路88号" not in found
     assert "没有找到" in chat.say("网点 银河")
+
+
+def test_two_menu_taps_within_one_second_are_two_events(bank: Bank) -> None:
+    user = bank.chat().user
+    first = user.send_event("CLICK", "MENU_BRANCHES", create_time=1764468000)
+    second = user.send_event("CLICK", "MENU_MY_FEEDBACK", create_time=1764468000)
+    retry = user.send_event("CLICK", "MENU_MY_FEEDBACK", create_time=1764468000)
+    assert "千佳银行网点" in first.text and "还没有反馈记录" in second.text
+    assert retry.text == second.text
+    events = bank.run(lambda s: s.scalar(select(func.count()).select_from(Message).where(Message.msg_type == "event")))
+    assert events == 2  # the retry was answered from the dedup record
