@@ -1,0 +1,427 @@
+"""Model selection by 5-fold stratified CV on the TRAINING split only (never reads the held-out part).
+
+Each experiment is a feature set + a classifier, scored per head (type, category) with the same folds as
+nlp.model.cross_validate. Analyzer outputs are computed once per text and reused, so a grid runs in minutes
+on one core.
+
+    .venv/bin/python bench/nlp/cv_search.py [--only NAME_PREFIX ...]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy import sparse  # noqa: E402
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from nlp import load_corpus  # noqa: E402
+from nlp.compiled import char_wb_ngrams  # noqa: E402
+from nlp.model import HEADS, RANDOM_STATE  # noqa: E402
+from nlp.text import _get_tokenizer, _is_token, stopwords, tokenize_normalized  # noqa: E402
+
+FOLDS = 5
+
+
+# --------------------------------------------------------------------------- data (training split only)
+
+
+def load_train(seed: int = RANDOM_STATE) -> tuple[list[str], dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+    """Return normalised training texts, labels per head and CV folds (seed RANDOM_STATE = cross_validate's)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    corpus = load_corpus()
+    examples = corpus.train  # the held-out part is never touched here
+    norms = [e.normalized for e in examples]
+    strata = np.array([f"{e.category}|{e.type}" for e in examples])
+    counts = {s: int((strata == s).sum()) for s in set(strata.tolist())}
+    strata = np.array([s if counts[s] >= FOLDS else s.split("|")[0] for s in strata.tolist()])
+    labels = {head: np.array([getattr(e, head) for e in examples]) for head in HEADS}
+    splitter = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    folds = list(splitter.split(norms, strata))
+    return norms, labels, folds
+
+
+def words_all(text: str) -> list[str]:
+    """jieba tokens without stop-word removal (punctuation other than ?/! still dropped)."""
+    return [w.strip() for w in _get_tokenizer().cut(text, HMM=True) if _is_token(w.strip())]
+
+
+def with_bigrams(tokens: list[str]) -> list[str]:
+    """Tokens plus adjacent-token bigrams."""
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+
+class Terms:
+    """Cached analyzer outputs for the training texts."""
+
+    def __init__(self, norms: Sequence[str]) -> None:
+        self.norms = list(norms)
+        self.cache: dict[tuple, list[list[str]]] = {}
+
+    def get(self, spec: tuple) -> list[list[str]]:
+        if spec not in self.cache:
+            kind = spec[0]
+            if kind == "words":
+                _, stop, bigrams = spec
+                toks = [tokenize_normalized(t) if stop else words_all(t) for t in self.norms]
+                self.cache[spec] = [with_bigrams(t) if bigrams else t for t in toks]
+            elif kind == "char_wb":
+                _, lo, hi = spec
+                self.cache[spec] = [char_wb_ngrams(t, lo, hi) for t in self.norms]
+            else:
+                raise ValueError(spec)
+        return self.cache[spec]
+
+
+# Block: (analyzer spec, dict of TfidfVectorizer options)
+def block(spec: tuple, **opts: Any) -> tuple[tuple, dict[str, Any]]:
+    return spec, opts
+
+
+W = block(("words", True, False))
+W2 = block(("words", True, True))
+WA = block(("words", False, False))
+WA2 = block(("words", False, True))
+
+
+def C(lo: int, hi: int, **opts: Any) -> tuple[tuple, dict[str, Any]]:
+    return block(("char_wb", lo, hi), **opts)
+
+
+def fold_matrices(terms: Terms, blocks, train_idx, test_idx):  # type: ignore[no-untyped-def]
+    """Fit TF-IDF blocks on the fold's training rows; return stacked (x_train, x_test)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    xs_tr, xs_te = [], []
+    for spec, opts in blocks:
+        docs = terms.get(spec)
+        params = {"sublinear_tf": True, "min_df": 1, **opts}
+        weight = params.pop("weight", 1.0)
+        vec = TfidfVectorizer(analyzer=lambda d: d, lowercase=False, **params)
+        xs_tr.append(vec.fit_transform([docs[i] for i in train_idx]) * weight)
+        xs_te.append(vec.transform([docs[i] for i in test_idx]) * weight)
+    return sparse.hstack(xs_tr, format="csr"), sparse.hstack(xs_te, format="csr")
+
+
+# --------------------------------------------------------------------------- classifiers
+
+
+class NBSVMClassifier(ClassifierMixin, BaseEstimator):
+    """One-vs-rest NB-SVM (Wang & Manning 2012): per class, features scaled by the NB log-count ratio.
+
+    For class k, r_k = log((p_k / |p_k|_1) / (q_k / |q_k|_1)) with p_k = alpha + the summed feature values of
+    the class-k rows and q_k the same over the other rows. A binary LinearSVC is fitted on X * r_k and its
+    weights w_k are optionally interpolated towards their mean magnitude (beta = 1: no interpolation). The
+    decision is linear in X with coef_[k] = w_k * r_k, so the compiled serving path needs nothing new.
+    """
+
+    def __init__(self, C: float = 0.5, alpha: float = 1.0, beta: float = 1.0,
+                 class_weight: str | None = "balanced", binary_ratio: bool = False,
+                 random_state: int | None = None) -> None:
+        self.C = C
+        self.alpha = alpha
+        self.beta = beta
+        self.class_weight = class_weight
+        self.binary_ratio = binary_ratio
+        self.random_state = random_state
+
+    def fit(self, x: Any, y: Any, sample_weight: Any = None) -> "NBSVMClassifier":
+        """Fit one binary LinearSVC per class on ratio-scaled features."""
+        x = sparse.csr_matrix(x, dtype=np.float64)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        n, k = len(y), len(self.classes_)
+        weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if self.class_weight == "balanced":
+            counts = {c: int((y == c).sum()) for c in self.classes_}
+            weights = weights * np.array([n / (k * counts[c]) for c in y])
+        stats = x.copy()
+        if self.binary_ratio:
+            stats.data = np.ones_like(stats.data)
+        total = np.asarray(stats.sum(axis=0)).ravel()
+        coefs, intercepts = [], []
+        for c in self.classes_:
+            pos = y == c
+            in_class = np.asarray(stats[pos].sum(axis=0)).ravel()
+            p = self.alpha + in_class
+            q = self.alpha + (total - in_class)
+            r = np.log((p / p.sum()) / (q / q.sum()))
+            svm = LinearSVC(C=self.C, random_state=self.random_state)
+            svm.fit(x @ sparse.diags(r), pos.astype(int), sample_weight=weights)
+            w = svm.coef_.ravel()
+            if self.beta != 1.0:
+                w = (1.0 - self.beta) * np.abs(w).mean() + self.beta * w
+            coefs.append(w * r)
+            intercepts.append(float(svm.intercept_[0]))
+        self.coef_ = np.vstack(coefs)
+        self.intercept_ = np.asarray(intercepts)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        """Return (n, n_classes) one-vs-rest scores."""
+        return np.asarray(x @ self.coef_.T) + self.intercept_
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Return the class with the highest score."""
+        return self.classes_[self.decision_function(x).argmax(axis=1)]
+
+
+def _cv() -> Any:
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=5, shuffle=True, random_state=RANDOM_STATE)
+
+
+def svc(C: float = 0.5, cw: str | None = "balanced", method: str = "sigmoid") -> Callable[[], Any]:
+    def make() -> Any:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import LinearSVC
+
+        base = LinearSVC(C=C, class_weight=cw, random_state=RANDOM_STATE)
+        return CalibratedClassifierCV(base, method=method, cv=_cv(), ensemble=False)
+    return make
+
+
+def lr(C: float = 10.0, cw: str | None = "balanced") -> Callable[[], Any]:
+    def make() -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=C, class_weight=cw, max_iter=3000, random_state=RANDOM_STATE)
+    return make
+
+
+def cnb(alpha: float = 0.3) -> Callable[[], Any]:
+    def make() -> Any:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.naive_bayes import ComplementNB
+
+        return CalibratedClassifierCV(ComplementNB(alpha=alpha), method="sigmoid", cv=_cv(), ensemble=False)
+    return make
+
+
+def nbsvm(C: float = 0.5, alpha: float = 1.0, beta: float = 1.0, cw: str | None = "balanced",
+          binary_ratio: bool = False, method: str = "sigmoid") -> Callable[[], Any]:
+    def make() -> Any:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        base = NBSVMClassifier(C=C, alpha=alpha, beta=beta, class_weight=cw, binary_ratio=binary_ratio,
+                               random_state=RANDOM_STATE)
+        return CalibratedClassifierCV(base, method=method, cv=_cv(), ensemble=False)
+    return make
+
+
+def ensemble(*makers: Callable[[], Any]) -> list[Callable[[], Any]]:
+    return list(makers)
+
+
+# --------------------------------------------------------------------------- experiment runner
+
+
+def score(terms: Terms, labels: np.ndarray, folds, blocks, makers) -> tuple[float, float, float]:  # type: ignore
+    """Mean/std macro-F1 over folds and seconds; makers is one classifier factory or a list (prob. average)."""
+    from sklearn.metrics import f1_score
+
+    if callable(makers):
+        makers = [makers]
+    members = [m if isinstance(m, tuple) else (blocks, m) for m in makers]
+    t0 = time.perf_counter()
+    vals = []
+    for train_idx, test_idx in folds:
+        mats: dict[int, Any] = {}
+        proba = None
+        classes = None
+        for member_blocks, make in members:
+            key = id(member_blocks)
+            if key not in mats:
+                mats[key] = fold_matrices(terms, member_blocks, train_idx, test_idx)
+            x_tr, x_te = mats[key]
+            clf = make()
+            clf.fit(x_tr, labels[train_idx])
+            p = clf.predict_proba(x_te)
+            proba = p if proba is None else proba + p
+            classes = clf.classes_
+        pred = np.asarray(classes)[proba.argmax(axis=1)]
+        vals.append(f1_score(labels[test_idx], pred, average="macro"))
+    return float(np.mean(vals)), float(np.std(vals)), time.perf_counter() - t0
+
+
+BASE = [W, C(1, 2)]
+
+ROUNDS: dict[str, dict[str, tuple[list, Any]]] = {}
+
+# Round 1: classifiers on the production features, then feature sets with the production classifier.
+ROUNDS["r1"] = {
+    "base svc C0.5": (BASE, svc()),  # = the production configuration
+    "base lr C10": (BASE, lr()),
+    "base cnb": (BASE, cnb()),
+    "base svc isotonic": (BASE, svc(method="isotonic")),
+    "base svc C0.5 no-cw": (BASE, svc(cw=None)),
+    "base svc C0.25": (BASE, svc(C=0.25)),
+    "base svc C1": (BASE, svc(C=1.0)),
+    "base nbsvm C0.5": (BASE, nbsvm()),
+    "base nbsvm C0.5 b0.5": (BASE, nbsvm(beta=0.5)),
+    "base nbsvm C1 bin": (BASE, nbsvm(C=1.0, binary_ratio=True)),
+    "base ens svc+lr": (BASE, ensemble(svc(), lr())),
+    "base ens svc+lr+cnb": (BASE, ensemble(svc(), lr(), cnb())),
+    "base ens svc+cnb": (BASE, ensemble(svc(), cnb())),
+    "W+C13 svc": ([W, C(1, 3)], svc()),
+    "W+C14 svc": ([W, C(1, 4)], svc()),
+    "W+C24 svc": ([W, C(2, 4)], svc()),
+    "W+C25 svc": ([W, C(2, 5)], svc()),
+    "W+C14 mf50k svc": ([W, C(1, 4, max_features=50000)], svc()),
+    "W+C14 md2 svc": ([W, C(1, 4, min_df=2)], svc()),
+    "W2+C12 svc": ([W2, C(1, 2)], svc()),
+    "WA+C12 svc": ([WA, C(1, 2)], svc()),
+    "WA2+C12 svc": ([WA2, C(1, 2)], svc()),
+    "WA+C13 svc": ([WA, C(1, 3)], svc()),
+    "C13 only svc": ([C(1, 3)], svc()),
+    "W only svc": ([W], svc()),
+}
+
+# Round 2: follow-ups on what round 1 showed (bigrams, no stop-word removal, char-only, ensembles, weights).
+_W2C12 = [W2, C(1, 2)]
+_WA2C12 = [WA2, C(1, 2)]
+_WA2C13 = [WA2, C(1, 3)]
+ROUNDS["r2"] = {
+    "C12 only svc": ([C(1, 2)], svc()),
+    "C14 only svc": ([C(1, 4)], svc()),
+    "C13 only svc C1": ([C(1, 3)], svc(C=1.0)),
+    "C13 only svc C0.25": ([C(1, 3)], svc(C=0.25)),
+    "WA2+C13 svc": (_WA2C13, svc()),
+    "WA2+C14 svc": ([WA2, C(1, 4)], svc()),
+    "WA2x0.5+C13 svc": ([block(("words", False, True), weight=0.5), C(1, 3)], svc()),
+    "WA2x0.7+C12 svc": ([block(("words", False, True), weight=0.7), C(1, 2)], svc()),
+    "W2x0.7+C12 svc": ([block(("words", True, True), weight=0.7), C(1, 2)], svc()),
+    "W2x1.4+C12 svc": ([block(("words", True, True), weight=1.4), C(1, 2)], svc()),
+    "W2+C12 svc C1": (_W2C12, svc(C=1.0)),
+    "W2+C12 svc C0.25": (_W2C12, svc(C=0.25)),
+    "W2+C12 lr C10": (_W2C12, lr()),
+    "W2+C12 lr C30": (_W2C12, lr(C=30.0)),
+    "W2+C12 cnb": (_W2C12, cnb()),
+    "W2+C12 cnb a0.1": (_W2C12, cnb(alpha=0.1)),
+    "W2+C12 ens svc+cnb": (_W2C12, ensemble(svc(), cnb())),
+    "W2+C12 ens svc+lr+cnb": (_W2C12, ensemble(svc(), lr(), cnb())),
+    "W2+C12 ens svc+lr+cnb.1": (_W2C12, ensemble(svc(), lr(), cnb(alpha=0.1))),
+    "W2+C12 nbsvm C1 bin": (_W2C12, nbsvm(C=1.0, binary_ratio=True)),
+    "WA2+C12 ens svc+lr+cnb": (_WA2C12, ensemble(svc(), lr(), cnb())),
+    "WA2+C13 ens svc+lr+cnb": (_WA2C13, ensemble(svc(), lr(), cnb())),
+    "WA2+C12 ens svc+cnb": (_WA2C12, ensemble(svc(), cnb())),
+    "mix svc[W2+C12]+cnb[W2]": (_W2C12, ensemble(svc(), ([W2], cnb()))),
+    "mix svc[W2+C12]+lr+cnb[W2]": (_W2C12, ensemble(svc(), lr(), ([W2], cnb()))),
+}
+
+# Round 3: block weights, C and ensembles around the round-2 leaders (type: char 1-3; category: W2x0.7+C12).
+def Wb(stop: bool, bigrams: bool, weight: float, **opts: Any) -> tuple[tuple, dict[str, Any]]:
+    return block(("words", stop, bigrams), weight=weight, **opts)
+
+
+_C13 = [C(1, 3)]
+_W2w7C12 = [Wb(True, True, 0.7), C(1, 2)]
+ROUNDS["r3"] = {
+    "C13 only svc C2": (_C13, svc(C=2.0)),
+    "C13 only svc C1 no-cw": (_C13, svc(C=1.0, cw=None)),
+    "C13 only svc C1 nosub": ([C(1, 3, sublinear_tf=False)], svc(C=1.0)),
+    "C13 only lr C30": (_C13, lr(C=30.0)),
+    "C13 only ens svc C1+lr C30": (_C13, ensemble(svc(C=1.0), lr(C=30.0))),
+    "WA2x0.3+C13 svc C1": ([Wb(False, True, 0.3), C(1, 3)], svc(C=1.0)),
+    "WA2x0.5+C13 svc C1": ([Wb(False, True, 0.5), C(1, 3)], svc(C=1.0)),
+    "WAx0.5+C13 svc C1": ([Wb(False, False, 0.5), C(1, 3)], svc(C=1.0)),
+    "W2x0.5+C13 svc C1": ([Wb(True, True, 0.5), C(1, 3)], svc(C=1.0)),
+    "W2x0.5+C12 svc": ([Wb(True, True, 0.5), C(1, 2)], svc()),
+    "W2x0.7+C12 svc C1": (_W2w7C12, svc(C=1.0)),
+    "W2x0.7+C12 svc C0.7": (_W2w7C12, svc(C=0.7)),
+    "W2x0.7md2+C12 svc": ([Wb(True, True, 0.7, min_df=2), C(1, 2)], svc()),
+    "W2x0.7+C12+C33x0.5 svc": ([Wb(True, True, 0.7), C(1, 2), C(3, 3, weight=0.5)], svc()),
+    "WA2x0.7+C12+C33x0.5 svc": ([Wb(False, True, 0.7), C(1, 2), C(3, 3, weight=0.5)], svc()),
+    "W2x0.7+C12 ens svc+cnb": (_W2w7C12, ensemble(svc(), cnb())),
+    "W2x0.7+C12 ens svc+lr+cnb": (_W2w7C12, ensemble(svc(), lr(), cnb())),
+    "W2x0.7+C12 ens svc+lr": (_W2w7C12, ensemble(svc(), lr(C=30.0))),
+}
+
+# NB-SVM variants (round 1 had alpha = 1 on TF-IDF values, which smooths heavily).
+ROUNDS["nbsvm"] = {
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2+C12 nbsvm C0.5 a0.1": (_W2C12, nbsvm(alpha=0.1)),
+    "W2+C12 nbsvm C0.5 a0.01": (_W2C12, nbsvm(alpha=0.01)),
+    "W2+C12 nbsvm C1 a0.1 b0.25": (_W2C12, nbsvm(C=1.0, alpha=0.1, beta=0.25)),
+    "W2+C12 nbsvm C0.5 bin a0.5": (_W2C12, nbsvm(alpha=0.5, binary_ratio=True)),
+}
+
+# Confirmation: the leaders against production and against each other on repeated CV (--seeds).
+ROUNDS["confirm"] = {
+    "base svc C0.5": (BASE, svc()),
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2x0.7+C12 svc C0.5": (_W2w7C12, svc()),
+    "W2x0.7+C12 svc C0.7": (_W2w7C12, svc(C=0.7)),
+    "WA2x0.7+C12 svc C0.7": ([Wb(False, True, 0.7), C(1, 2)], svc(C=0.7)),
+    "WA2x0.3+C13 svc C1": ([Wb(False, True, 0.3), C(1, 3)], svc(C=1.0)),
+    "W2x0.7+C12 ens svc+cnb": (_W2w7C12, ensemble(svc(), cnb())),
+}
+
+# Fresh fold seeds (not used for any choice above): is anything beyond word bigrams a clear (> 0.005) win?
+ROUNDS["confirm2"] = {
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2x0.7+C12 svc C0.5": (_W2w7C12, svc()),
+    "WA2x0.3+C13 svc C1": ([Wb(False, True, 0.3), C(1, 3)], svc(C=1.0)),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--round", default="r1", choices=sorted(ROUNDS))
+    parser.add_argument("--only", nargs="*", default=None, help="run experiments whose name starts with these")
+    parser.add_argument("--heads", nargs="*", default=list(HEADS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[RANDOM_STATE],
+                        help="fold seeds; with several, each cell is the mean over seeds and the paired "
+                             "difference to the round's first experiment is shown")
+    args = parser.parse_args()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except Exception:  # noqa: BLE001
+        pass
+    splits = [load_train(seed) for seed in args.seeds]
+    norms = splits[0][0]
+    terms = Terms(norms)
+    print(f"training split only: {len(norms)} messages, {FOLDS} folds x seeds {args.seeds}", flush=True)
+    print(f"{'experiment':<34}" + "".join(f"{h:>16}{'d vs 1st':>10}" for h in args.heads) + "    secs", flush=True)
+    first: dict[str, list[float]] = {}
+    for name, (blocks, makers) in ROUNDS[args.round].items():
+        if args.only and not any(name.startswith(p) for p in args.only):
+            continue
+        cells, secs = [], 0.0
+        for head in args.heads:
+            means, stds = [], []
+            for _, labels, folds in splits:
+                m, s, t = score(terms, labels[head], folds, blocks, makers)
+                means.append(m)
+                stds.append(s)
+                secs += t
+            first.setdefault(head, means)
+            diffs = np.array(means) - np.array(first[head])
+            cells.append(f"{np.mean(means):.4f}±{np.mean(stds):.3f}"
+                         + f"{diffs.mean():+10.4f}" + ("" if len(diffs) < 2 else f"({diffs.min():+.3f})"))
+        print(f"{name:<34}" + "".join(f"{c:>26}" for c in cells) + f"  {secs:6.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
