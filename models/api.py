@@ -57,8 +57,8 @@ class AppFeedback(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     api_client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
     client_id: Mapped[str] = mapped_column(String(64))
-    # Given by the customer so staff can call back; PII, shown only to staff.
-    contact: Mapped[str | None] = mapped_column(String(128))
+    # Given by the customer so staff can call back; PII, shown only to staff (retention anonymises it).
+    contact: Mapped[str | None] = mapped_column(String(128), info={"pii": True})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

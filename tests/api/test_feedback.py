@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import transaction
-from models import AppCustomer, AppFeedback, Customer, IdempotencyRecord, Message, Ticket
+from models import AppCustomer, AppFeedback, Customer, IdempotencyRecord, Message, Ticket, TicketStatus
 from services.branches import load_branch_file, upsert_branches
 
 TICKET_NUMBER = re.compile(r"^QJ\d{6}-\d{6}$")
@@ -196,3 +196,19 @@ def test_every_post_needs_a_usable_idempotency_key(app_user: Any, runtime: Any, 
     assert reply.status == 400
     assert (reply.error["code"], reply.error["field"]) == (code, "Idempotency-Key")
     assert set(counts(runtime).values()) == {0}
+
+
+def test_the_contact_is_anonymised_by_the_retention_policy(app_user: Any, runtime: Any) -> None:
+    from services.privacy import ANONYMISED
+    from services.retention import run_retention
+
+    number = app_user().submit("柜员态度差", contact="13812345678").json["number"]
+    with transaction(runtime.sessions) as s:
+        from services.tickets import transition
+
+        ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        transition(s, ticket=ticket, to=TicketStatus.RESOLVED, now=runtime.clock.now())
+    months = runtime.cfg.get("retention.message_text_months")
+    run_retention(sessions=runtime.sessions, cfg=runtime.cfg, now=runtime.clock.now() + timedelta(days=31 * months + 1))
+    with runtime.sessions() as s:
+        assert s.scalars(select(AppFeedback.contact)).one() == ANONYMISED
