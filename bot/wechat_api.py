@@ -864,7 +864,13 @@ def build_wechat_api(cfg: Config, session_factory: sessionmaker[Session], clock:
         cfg.get("wechat.token_refresh_margin_seconds", 300), "wechat.token_refresh_margin_seconds", minimum=0
     )
     use_stable = _as_bool(cfg.get("wechat.use_stable_token", True), "wechat.use_stable_token")
-    cache = str(cfg.get("wechat.token_cache", "database")).strip().lower()
+    cache = str(cfg.get("wechat.token_cache", "auto")).strip().lower()
+    if cache == "auto":
+        # SQLite has one writer: a token refresh from its own connection would wait on the very
+        # transaction that is sending the message. Per-process caching is safe with stable_token,
+        # which hands every caller the same token instead of invalidating the others'.
+        dialect = session_factory.kw["bind"].dialect.name if session_factory.kw.get("bind") is not None else ""
+        cache = "memory" if dialect == "sqlite" and use_stable else "database"
     store: TokenStore
     if cache == "database":
         store = DatabaseTokenStore(session_factory, clock)
@@ -874,7 +880,7 @@ def build_wechat_api(cfg: Config, session_factory: sessionmaker[Session], clock:
         store = MemoryTokenStore(clock)
     else:
         variable = env_name("wechat.token_cache")
-        raise ConfigError(f"配置 wechat.token_cache 只能是 database、redis 或 memory（环境变量 {variable}）")
+        raise ConfigError(f"配置 wechat.token_cache 只能是 auto、database、redis 或 memory（环境变量 {variable}）")
     return WeChatAPI(
         app_id=app_id,
         app_secret=app_secret,
