@@ -204,8 +204,8 @@ def _message(names: _Names, *, ticket: Ticket, level: Level, due_at: datetime,
     lines = [
         (f"工单 {ticket.number or ticket.id} {when} {due_at.astimezone(tz):%m-%d %H:%M} "
         f"到达{DEADLINE_NAMES[level.deadline]}时限，请{ROLE_NAMES[level.notify]}尽快处理。"),
-        f"类别：{categories.get(ticket.category, ticket.category or '待分类')}",
-        f"处理小组：{teams.get(ticket.team, ticket.team or '待分派')}",
+        f"类别：{categories.get(ticket.category or '', ticket.category or '待分类')}",
+        f"处理小组：{teams.get(ticket.team or '', ticket.team or '待分派')}",
         f"网点：{branch.name if branch else '未识别'}",
         f"优先级：{PRIORITY_NAMES.get(ticket.priority, ticket.priority)}",
         f"反馈内容：{summary}",
