@@ -34,7 +34,7 @@ class Case:
 class CaseList:
     overdue_open: int  # tickets of the window still open past a deadline
     escalated: int  # tickets of the window with at least one escalation fired
-    cases: list[Case]  # the first `limit` of them, oldest first
+    cases: list[Case]  # the first `limit` of them: still overdue first, then oldest first
 
 
 def overdue_cases(session: Session, *, scope: Scope, now: datetime, limit: int = 50) -> CaseList:
@@ -50,7 +50,7 @@ def overdue_cases(session: Session, *, scope: Scope, now: datetime, limit: int =
     wanted = or_(overdue, escalated) if escalated is not None else overdue
     rows = session.execute(
         select(Ticket, Branch.code, overdue.label("overdue")).outerjoin(Branch, Branch.id == Ticket.branch_id)
-        .where(*conds, wanted).order_by(Ticket.created_at, Ticket.id).limit(limit)
+        .where(*conds, wanted).order_by(overdue.desc(), Ticket.created_at, Ticket.id).limit(limit)
     ).all()
     levels: dict[int, list[str]] = {}
     if escalation is not None and rows:

@@ -291,11 +291,12 @@ def build_quarterly_report(session: Session, *, cfg: Any, quarter: str | Period,
     tables["improvements"] = Table("improvements", "整改措施及前后投诉率", [
         Column("title", "措施"), Column("category", "问题类别"), Column("branches", "网点"),
         Column("published_at", "发布时间", "datetime"), Column("before", "实施前投诉率", "percent"),
-        Column("after", "实施后投诉率", "percent"), Column("change", "变化", "percent"),
+        Column("after", "实施后投诉率", "percent"), Column("change", "变化（百分点）", "points"),
         Column("complete", "观察期")],
         [[e.title, labels.group("category", e.category) if e.category else "全部类别",
           "、".join(labels.branches.get(c, c) for c in e.branch_codes) or "全部网点", e.published_at,
-          e.before.value, e.after.value, e.change, "已满" if e.after_complete else "未满"] for e in improvements])
+          e.before.value, e.after.value, None if e.change is None else e.change * 100,
+          "已满" if e.after_complete else "未满"] for e in improvements])
     levels = summary.escalations.total.by_level
     tables["escalations"] = Table("escalations", "超时升级（按级别）", [
         Column("level", "级别"), Column("count", "次数", "count")],
@@ -309,7 +310,7 @@ def build_quarterly_report(session: Session, *, cfg: Any, quarter: str | Period,
           labels.group("category", c.category), "加急" if c.priority == "urgent" else "普通", STATUS_NAMES.get(c.status, c.status),
           c.created_at, c.first_replied_at, "是" if c.overdue else "否",
           "、".join(labels.level(lv) for lv in c.escalation_levels)] for c in cases.cases],
-        note=f"当前逾期未结 {cases.overdue_open} 件，曾触发升级 {cases.escalated} 件；此处列出最早的 {len(cases.cases)} 件。")
+        note=f"当前逾期未结 {cases.overdue_open} 件，曾触发升级 {cases.escalated} 件；此处列出 {len(cases.cases)} 件（当前逾期的在前，其余按创建时间）。")
     return QuarterlyReport(period, scope, branch_names, now, summary, kpi_lines, trend, category_text, improvements,
                            cases, scorecard, tables)
 
