@@ -869,7 +869,8 @@ def build_wechat_api(cfg: Config, session_factory: sessionmaker[Session], clock:
         # SQLite has one writer: a token refresh from its own connection would wait on the very
         # transaction that is sending the message. Per-process caching is safe with stable_token,
         # which hands every caller the same token instead of invalidating the others'.
-        dialect = session_factory.kw["bind"].dialect.name if session_factory.kw.get("bind") is not None else ""
+        bind = getattr(session_factory, "kw", {}).get("bind")
+        dialect = bind.dialect.name if bind is not None else ""
         cache = "memory" if dialect == "sqlite" and use_stable else "database"
     store: TokenStore
     if cache == "database":

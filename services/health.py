@@ -121,7 +121,7 @@ _WECHAT_HINTS: dict[int, str] = {
 
 def check_wechat_api(runtime: Runtime, *, database_ok: bool) -> Check:
     """Fetch the access token (not forced) from the configured base URL, as the app would."""
-    from bot.wechat_api import WeChatAPIError
+    from bot.wechat_api import DatabaseTokenStore, WeChatAPIError
 
     cfg = runtime.cfg
     base = str(cfg.get("wechat.api_base_url", ""))
@@ -131,7 +131,7 @@ def check_wechat_api(runtime: Runtime, *, database_ok: bool) -> Check:
         return Check(FAIL, "微信接口未配置", str(exc))
     cached = None
     try:
-        if not database_ok and str(cfg.get("wechat.token_cache", "database")) == "database":
+        if not database_ok and isinstance(api.token_store, DatabaseTokenStore):
             return Check(SKIPPED, "access_token 保存在数据库中，数据库不可用时无法检查", f"先修复数据库连接（{_database_env()}）")
         cached = api.token_store.peek(api.app_id)
         api.fetch_token(force=False)

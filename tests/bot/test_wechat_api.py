@@ -800,7 +800,9 @@ def _config(fake: FakeWeChatServer, **env: str) -> Any:
 
 
 def test_build_wechat_api_from_config(wx_fake: FakeWeChatServer, sqlite_sf: sessionmaker[Session]) -> None:
-    api = build_wechat_api(_config(wx_fake), sqlite_sf, SystemClock())
+    # token_cache: auto is a per-process cache on SQLite (see config.yaml); database when asked for.
+    assert isinstance(build_wechat_api(_config(wx_fake), sqlite_sf, SystemClock()).token_store, MemoryTokenStore)
+    api = build_wechat_api(_config(wx_fake, QIANJIA_WECHAT__TOKEN_CACHE="database"), sqlite_sf, SystemClock())
     assert isinstance(api.token_store, DatabaseTokenStore)
     assert api.api_base_url == wx_fake.url
     assert api.client.timeout == 5.0 and api.refresh_margin_seconds == 300
