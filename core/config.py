@@ -27,6 +27,7 @@ SECRET_KEYS = (
     "wechat.app_id",
     "wechat.app_secret",
     "console.secret_key",
+    "notifications.smtp.password",
 )
 
 # Well-known, clearly fake credentials for `qianjia serve --demo` and the simulator.
