@@ -16,6 +16,8 @@ from core.config import ROOT
 
 MIGRATIONS_DIR = ROOT / "migrations"
 
+READ_ONLY = "qianjia_read_only"
+
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -55,8 +57,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Writers queue on the database lock up front instead of failing with
-            # SQLITE_BUSY when a read transaction later tries to write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # SQLITE_BUSY when a read transaction later tries to write. Read-only work
+            # (see read_only_sessions) takes a plain snapshot and never waits for a writer.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -85,6 +91,15 @@ def dispose_engines() -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only: on SQLite they never queue behind (or block) a writer.
+
+    Use them for reads made while the caller may hold a write transaction of its own,
+    e.g. loading the classifier's corrections during a webhook delivery.
+    """
+    return sessionmaker(bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.config import ROOT, Config
-from core.db import get_engine, session_factory
+from core.db import get_engine, read_only_sessions, session_factory
 from services.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class Runtime:
                     from services.corrections import training_examples
 
                     try:
-                        with self.sessions() as session:
+                        # A read-only snapshot: the caller may be inside a write transaction.
+                        with read_only_sessions(self.engine)() as session:
                             extra = training_examples(session)
                     except SQLAlchemyError as exc:
                         # No (migrated) database, e.g. `qianjia classify` on a fresh clone: corpus only.
