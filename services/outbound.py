@@ -1,5 +1,6 @@
 """Messages to a customer outside the passive reply: customer-service message inside
-the 48-hour window, otherwise a template message. Every attempt is logged with its outcome."""
+the 48-hour window, otherwise a template message; for app tickets, a message the app shows
+on the ticket. Every attempt is logged with its outcome."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from models import Customer, Message, Ticket
+from models import Channel, Customer, Message, Ticket
 from services import messages as message_log
 from services.customers import in_service_window
 
@@ -28,7 +29,7 @@ class Delivery:
     """What happened to one outbound message."""
 
     status: str  # sent | failed | retry
-    channel: str  # custom | template | none
+    channel: str  # custom | template | app | none
     error_code: int | None = None
     error_message: str | None = None
     retry_after_seconds: float | None = None
@@ -40,12 +41,31 @@ class Delivery:
 
     def describe(self) -> str:
         """A line for staff, in Chinese."""
+        if self.channel == "app":
+            return "已发送到APP"  # stored is delivered: the app reads it with the ticket
         via = {"custom": "客服消息", "template": "模板消息"}.get(self.channel, "未发送")
         if self.ok:
             return f"已通过{via}送达"
         if self.status == "retry":
             return f"{via}暂时发送失败（错误码 {self.error_code}），稍后重试"
         return f"{via}发送失败：{self.error_message or ''}（错误码 {self.error_code}）"
+
+
+def reply_channel(ticket: Ticket, customer: Customer | None) -> Channel | None:
+    """How a staff reply reaches this ticket's customer: in the app, on WeChat, or not at all (None)."""
+    if customer is None:
+        return None
+    if ticket.channel == Channel.APP.value:
+        return Channel.APP
+    return Channel.WECHAT if customer.openid else None
+
+
+def post_to_app(session: Session, *, customer: Customer, ticket: Ticket, text: str, now: datetime) -> Delivery:
+    """A reply on an app ticket: logged on the ticket, where the app reads it (GET /api/v1/tickets/{number})."""
+    message = message_log.log_outbound(session, customer_id=customer.id, ticket_id=ticket.id, msg_type="text",
+                                       content=text, now=now, delivery_status="sent", channel=Channel.APP.value)
+    session.flush()
+    return Delivery(status="sent", channel="app", message_id=message.id)
 
 
 def template_payload(*, title: str, text: str, ticket: Ticket | None, now: datetime, tz: Any) -> dict[str, str]:

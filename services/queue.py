@@ -235,6 +235,7 @@ class TicketView:
     ticket: Ticket
     branch_name: str
     customer_label: str  # the openid, masked
+    reply_channel: str | None  # wechat | app | None: where a staff reply goes (services.outbound.reply_channel)
     can_reply: bool
     in_service_window: bool
     assignee: str | None
@@ -251,6 +252,7 @@ class TicketView:
 def ticket_view(session: Session, *, staff: Staff, cfg: Any, number: str, now: datetime) -> TicketView:
     """Everything the ticket page shows; messages of merged duplicates are included."""
     from services.customers import in_service_window
+    from services.outbound import reply_channel
 
     ticket = get_ticket(session, staff=staff, cfg=cfg, number=number)
     merged = session.execute(select(Ticket.id, Ticket.number).where(Ticket.merged_into_id == ticket.id)
@@ -260,7 +262,8 @@ def ticket_view(session: Session, *, staff: Staff, cfg: Any, number: str, now: d
     for m in session.scalars(select(Message).where(Message.ticket_id.in_(numbers)).order_by(Message.created_at,
                                                                                            Message.id)):
         timeline.append(TimelineEntry(at=m.created_at, kind=m.direction, actor=None, text=m.content,
-                                      data={"msg_type": m.msg_type, "delivery_status": m.delivery_status,
+                                      data={"msg_type": m.msg_type, "channel": m.channel,
+                                            "delivery_status": m.delivery_status,
                                             "error_code": m.error_code, "error_message": m.error_message},
                                       ticket_number=numbers[m.ticket_id]))
     for e in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
@@ -272,12 +275,14 @@ def ticket_view(session: Session, *, staff: Staff, cfg: Any, number: str, now: d
     merged_into = session.scalar(select(Ticket.number).where(Ticket.id == ticket.merged_into_id)) \
         if ticket.merged_into_id else None
     left = (ticket.escalation_at - now).total_seconds() if ticket.escalation_at else None
+    channel = reply_channel(ticket, customer)
+    reachable = channel is Channel.APP or (channel is Channel.WECHAT and customer is not None and customer.subscribed)
     return TicketView(
         ticket=ticket,
         branch_name=ticket.branch.name if ticket.branch else "—",
-        customer_label=mask_openid(customer.openid if customer else None),
-        can_reply=bool(customer and customer.openid and customer.subscribed)
-        and TicketStatus(ticket.status) in OPEN_STATUSES,
+        customer_label="APP客户" if channel is Channel.APP else mask_openid(customer.openid if customer else None),
+        reply_channel=channel.value if channel else None,
+        can_reply=reachable and TicketStatus(ticket.status) in OPEN_STATUSES,
         in_service_window=bool(customer and in_service_window(customer, now=now)),
         assignee=_usernames(session, {ticket.assignee_id}).get(ticket.assignee_id) if ticket.assignee_id else None,
         merged_into=merged_into,

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from models import (
     OPEN_STATUSES,
     CategoryCorrection,
+    Channel,
     Customer,
+    OfflineFeedback,
     Priority,
     Revisit,
     Staff,
@@ -24,7 +26,7 @@ from models import (
 from models.staff import RevisitMethod
 from services import audit
 from services.access import InputError, can_view, get_ticket
-from services.outbound import Delivery, send_to_customer
+from services.outbound import Delivery, post_to_app, reply_channel, send_to_customer
 from services.runtime import Runtime
 from services.sla import apply_deadlines, record_staff_reply, refresh_escalation_at
 from services.surveys import request_resolution_check
@@ -60,19 +62,24 @@ def _require_open(ticket: Ticket, doing: str) -> None:
 
 
 def reply(session: Session, *, runtime: Runtime, staff: Staff, number: str, text: str, now: datetime) -> Delivery:
-    """Send a reply to the customer: customer-service message inside the 48-hour window, else a template."""
+    """Send a reply to the customer: in the app for app tickets; on WeChat a customer-service message
+    inside the 48-hour window, else a template."""
     ticket = get_ticket(session, staff=staff, cfg=runtime.cfg, number=number, for_update=True)
     _require_open(ticket, "回复")
     text = _text(text, limit=MAX_REPLY_CHARS, what="回复内容")
     customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
-    if customer is None or not customer.openid:
-        raise InputError("此工单没有微信联系方式，无法在线回复；请电话或当面回访后记录回访结果")
-    # No transaction stays open across the call to WeChat: it would hold the ticket's row lock for
-    # the length of a network call, and on SQLite it would block the token store's own connection.
-    session.commit()
-    delivery = send_to_customer(session, messenger=runtime.wechat_api, cfg=runtime.cfg, customer=customer,
-                                text=text, now=now, tz=runtime.tz, ticket=ticket, title="您的反馈有了回复")
-    session.refresh(ticket, with_for_update=True)  # another agent may have moved it meanwhile
+    channel = reply_channel(ticket, customer)
+    if channel is None or customer is None:
+        raise InputError(_unreachable(session, ticket))
+    if channel is Channel.APP:
+        delivery = post_to_app(session, customer=customer, ticket=ticket, text=text, now=now)
+    else:
+        # No transaction stays open across the call to WeChat: it would hold the ticket's row lock for
+        # the length of a network call, and on SQLite it would block the token store's own connection.
+        session.commit()
+        delivery = send_to_customer(session, messenger=runtime.wechat_api, cfg=runtime.cfg, customer=customer,
+                                    text=text, now=now, tz=runtime.tz, ticket=ticket, title="您的反馈有了回复")
+        session.refresh(ticket, with_for_update=True)  # another agent may have moved it meanwhile
     if delivery.ok and TicketStatus(ticket.status) in OPEN_STATUSES:
         if ticket.status == TicketStatus.NEW.value:
             transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor=staff.username)
@@ -81,6 +88,17 @@ def reply(session: Session, *, runtime: Runtime, staff: Staff, number: str, text
         "status": delivery.status, "channel": delivery.channel, "error_code": delivery.error_code,
         "message_id": delivery.message_id, "result": delivery.describe()})
     return delivery
+
+
+def _unreachable(session: Session, ticket: Ticket) -> str:
+    """Why a reply cannot be sent, and what to do instead (as a helpdesk would: log the call)."""
+    if ticket.channel == Channel.OFFLINE.value:
+        phone = session.scalar(select(OfflineFeedback.contact_phone).where(OfflineFeedback.ticket_id == ticket.id))
+        if phone:
+            return "线下登记的工单无法在线回复：请按登记的联系电话联系客户，并在“记录回访”中登记结果"
+        return ("线下登记的工单没有客户联系方式，无法回复客户；如与客户电话或当面沟通过，"
+                "请在“记录回访”中登记结果，或添加内部备注")
+    return "此工单没有可用的联系渠道（微信或APP），无法在线回复；请电话或当面回访后记录回访结果"
 
 
 def add_note(session: Session, *, runtime: Runtime, staff: Staff, number: str, text: str, now: datetime) -> None:
