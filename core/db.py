@@ -17,6 +17,7 @@ from core.config import ROOT
 MIGRATIONS_DIR = ROOT / "migrations"
 
 READ_ONLY = "qianjia_read_only"
+_HOLDS_WRITER = "qianjia_holds_writer"
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -54,6 +55,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        # SQLite has one writer. Threads of this process queue for it on a lock (woken the
+        # moment it is free) rather than in SQLite's busy handler, which polls with sleeps of
+        # up to 100 ms; other processes still meet the busy handler.
+        writer = threading.RLock()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Writers queue on the database lock up front instead of failing with
@@ -61,8 +67,20 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             # (see read_only_sessions) takes a plain snapshot and never waits for a writer.
             if conn.get_execution_options().get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
-            else:
+                return
+            writer.acquire()
+            try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+            conn.info[_HOLDS_WRITER] = True
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _sqlite_end(conn: Any) -> None:
+            if conn.info.pop(_HOLDS_WRITER, False):
+                writer.release()
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -69,6 +69,7 @@ def full_app(db_url: str) -> Flask:
     cfg = load_config(environ={}, overrides={
         "wechat.token": TOKEN, "wechat.encoding_aes_key": AES_KEY, "wechat.app_id": APP_ID,
         "wechat.app_secret": "bench-secret", "wechat.mode": "safe", "database.url": db_url,
+        "console.secret_key": "bench-console-secret",
     })
     app = create_app(cfg)
     app.extensions["qianjia.runtime"].analyzer  # noqa: B018  (load the model before timing)
