@@ -109,7 +109,8 @@ def retention() -> None:
 @friendly_errors
 @database_errors
 def retention_run(ctx: click.Context, dry_run: bool, now_text: str | None) -> None:
-    """Anonymise old texts, purge long-unsubscribed customers, drop old dedup records; print counts per table."""
+    """Anonymise old texts, purge long-unsubscribed customers, drop old dedup records, expired API
+    Idempotency-Keys and finished rate-limit windows; print counts per table."""
     from core.clock import SystemClock
     from services.retention import run_retention
     from services.runtime import build_runtime

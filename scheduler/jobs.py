@@ -35,7 +35,7 @@ def dispatch_notices(runtime: Runtime, now: datetime) -> dict[str, Any]:
 
 
 def apply_retention(runtime: Runtime, now: datetime) -> dict[str, Any]:
-    """Apply the personal-data retention policy (config retention:)."""
+    """Apply the retention policy (config retention:; also the API's expired idempotency and rate-limit rows)."""
     return retention.run_retention(sessions=runtime.sessions, cfg=runtime.cfg, now=now).counts
 
 

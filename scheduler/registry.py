@@ -65,7 +65,7 @@ def registered_jobs(cfg: Config) -> dict[str, Job]:
             "interval", _seconds(cfg, "notices.interval_seconds", 30)),
         Job("send_daily_digest", jobs.send_daily_digest, "每天给各小组发送工单简报",
             "cron", at=_time_of_day(str(cfg.get("digest.time", "08:30")))),
-        Job("retention", jobs.apply_retention, "按保留策略匿名化旧文本、清除久已取消关注的客户、删除过期去重记录",
+        Job("retention", jobs.apply_retention, "按保留策略匿名化旧文本、清除久已取消关注的客户、删除过期去重记录和 API 幂等、限流记录",
             "cron", at=_time_of_day(str(cfg.get("retention.time", "03:30")))),
     ]
     registry.extend(_survey_jobs(cfg))

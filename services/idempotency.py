@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,7 +78,15 @@ def execute_once(
         return StoredResponse(status=stored.status_code, body=stored.response_body, replayed=True)
 
 
-def purge_expired(session: Session, *, now: datetime, retention: timedelta) -> int:
-    """Forget keys older than the retention (a job for the scheduler); returns how many."""
-    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - retention))
+def expired(*, now: datetime, retention: timedelta) -> ColumnElement[bool]:
+    """The records older than the retention: a retry that late is a new request."""
+    return IdempotencyRecord.created_at < now - retention
+
+
+def purge_expired(session: Session, *, now: datetime, retention: timedelta, limit: int | None = None) -> int:
+    """Forget keys older than the retention, at most `limit` of them (the daily retention job); returns how many."""
+    where = expired(now=now, retention=retention)
+    if limit is not None:
+        where = IdempotencyRecord.id.in_(list(session.scalars(select(IdempotencyRecord.id).where(where).limit(limit))))
+    result = session.execute(delete(IdempotencyRecord).where(where))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import ConfigError, env_name
@@ -38,6 +38,17 @@ class RateLimiter(Protocol):
 def window_start(now: datetime) -> datetime:
     epoch = int(now.timestamp())
     return datetime.fromtimestamp(epoch - epoch % int(WINDOW.total_seconds()), tz=UTC)
+
+
+def finished_windows(now: datetime) -> ColumnElement[bool]:
+    """Counters of windows before the current one: nothing counts against them any more."""
+    return RateCounter.window_start < window_start(now)
+
+
+def purge_finished_windows(session: Session, *, now: datetime) -> int:
+    """Drop every key's finished windows (a key's own next request only drops its own); returns how many."""
+    result = session.execute(delete(RateCounter).where(finished_windows(now)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _decision(count: int, *, limit: int, now: datetime) -> RateDecision:
@@ -74,7 +85,7 @@ class DatabaseRateLimiter:
             if count == 1:
                 # First request of a new window: the key's older windows are of no further use.
                 session.execute(delete(RateCounter).where(RateCounter.api_client_id == client_id,
-                                                          RateCounter.window_start < start))
+                                                          finished_windows(now)))
         return _decision(count, limit=limit, now=now)
 
 

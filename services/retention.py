@@ -1,5 +1,6 @@
 """The retention policy (config `retention:`): anonymise old free text, purge long-gone customers,
-drop old dedup records.  Idempotent: a second run the same day changes nothing.
+drop old dedup records, expired API Idempotency-Keys and finished rate-limit windows.  Idempotent:
+a second run the same day changes nothing.
 
 Which columns hold free text is discovered from the models (services.privacy), so a text
 column another module adds to a customer- or ticket-linked table ages out too.
@@ -8,18 +9,18 @@ column another module adds to a customer- or ticket-linked table ages out too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, Table, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import transaction
 from core.metrics import record_retention
-from models import OPEN_STATUSES, Customer, InboundDedup, Ticket
-from services import audit
+from models import OPEN_STATUSES, Base, Customer, IdempotencyRecord, InboundDedup, RateCounter, Ticket
+from services import audit, idempotency, rate_limits
 from services.privacy import ANONYMISED, customer_tables, erase_holding, free_text_columns
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class RetentionPolicy:
     message_text_months: int
     unsubscribed_customer_months: int
     dedup_hours: float
+    idempotency_hours: float
     batch_size: int
 
     @classmethod
@@ -50,6 +52,7 @@ class RetentionPolicy:
             message_text_months=int(cfg.get("retention.message_text_months", 24) or 0),
             unsubscribed_customer_months=int(cfg.get("retention.unsubscribed_customer_months", 6) or 0),
             dedup_hours=float(cfg.get("wechat.dedup_retention_hours", 24) or 0),
+            idempotency_hours=float(cfg.get("api.idempotency_retention_hours", 24) or 0),
             batch_size=max(1, int(cfg.get("retention.batch_size", 500) or 500)),
         )
 
@@ -113,7 +116,7 @@ def _batched_update(sessions: sessionmaker[Session], table: Table, where: Column
                 return done + (session.execute(update(table).where(where).values(**values)).rowcount or 0)
 
 
-def _count(sessions: sessionmaker[Session], table: Table, where: ColumnElement[bool]) -> int:
+def _count(sessions: sessionmaker[Session], table: FromClause, where: ColumnElement[bool]) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(table).where(where)) or 0)
 
@@ -165,26 +168,55 @@ def purge_unsubscribed(*, sessions: sessionmaker[Session], policy: RetentionPoli
                     report.add(table, "erased", n)
 
 
+def _delete_in_batches(*, sessions: sessionmaker[Session], model: type[Base], where: ColumnElement[bool],
+                       purge: Callable[[Session, int], int], policy: RetentionPolicy, report: RetentionReport) -> None:
+    """Delete what `where` selects with `purge(session, batch size)`, one transaction a batch, until a batch
+    comes back short; the dry run counts `where`."""
+    table = model.__tablename__
+    if report.dry_run:
+        report.add(table, "deleted", _count(sessions, model.__table__, where))
+        return
+    deleted = 0
+    while True:
+        with transaction(sessions) as session:
+            rows = purge(session, policy.batch_size)
+        deleted += rows
+        if rows < policy.batch_size:
+            break
+    record_retention(table, "deleted", deleted)
+    report.add(table, "deleted", deleted)
+
+
 def delete_old_dedup(*, sessions: sessionmaker[Session], policy: RetentionPolicy, now: datetime,
                      report: RetentionReport) -> None:
     if policy.dedup_hours <= 0:
         return
     where = InboundDedup.created_at < now - timedelta(hours=policy.dedup_hours)
-    table = InboundDedup.__table__
-    if report.dry_run:
-        report.add(table.name, "deleted", _count(sessions, table, where))
-        return
-    deleted = 0
-    while True:
-        with transaction(sessions) as session:
-            ids = list(session.scalars(select(InboundDedup.id).where(where).limit(policy.batch_size)))
-            if ids:
-                session.execute(delete(InboundDedup).where(InboundDedup.id.in_(ids)))
-        if not ids:
-            break
-        deleted += len(ids)
-    record_retention(table.name, "deleted", deleted)
-    report.add(table.name, "deleted", deleted)
+
+    def purge(session: Session, limit: int) -> int:
+        ids = list(session.scalars(select(InboundDedup.id).where(where).limit(limit)))
+        if ids:
+            session.execute(delete(InboundDedup).where(InboundDedup.id.in_(ids)))
+        return len(ids)
+
+    _delete_in_batches(sessions=sessions, model=InboundDedup, where=where, purge=purge, policy=policy,
+                       report=report)
+
+
+def delete_expired_api_records(*, sessions: sessionmaker[Session], policy: RetentionPolicy, now: datetime,
+                               report: RetentionReport) -> None:
+    """The APP API's Idempotency-Keys past api.idempotency_retention_hours and its finished rate-limit windows."""
+    if policy.idempotency_hours > 0:
+        retention = timedelta(hours=policy.idempotency_hours)
+        _delete_in_batches(sessions=sessions, model=IdempotencyRecord,
+                           where=idempotency.expired(now=now, retention=retention),
+                           purge=lambda session, limit: idempotency.purge_expired(session, now=now, retention=retention,
+                                                                                   limit=limit),
+                           policy=policy, report=report)
+    # One row per key at most outlives its minute, so these go in one statement.
+    _delete_in_batches(sessions=sessions, model=RateCounter, where=rate_limits.finished_windows(now),
+                       purge=lambda session, _limit: rate_limits.purge_finished_windows(session, now=now),
+                       policy=policy, report=report)
 
 
 def run_retention(*, sessions: sessionmaker[Session], cfg: Any, now: datetime, dry_run: bool = False) -> RetentionReport:
@@ -192,6 +224,7 @@ def run_retention(*, sessions: sessionmaker[Session], cfg: Any, now: datetime, d
     policy = RetentionPolicy.from_config(cfg)
     report = RetentionReport(now=now, dry_run=dry_run)
     delete_old_dedup(sessions=sessions, policy=policy, now=now, report=report)
+    delete_expired_api_records(sessions=sessions, policy=policy, now=now, report=report)
     templates = [str(t) for t in (cfg.section("messages") or {}).values()]
     purge_unsubscribed(sessions=sessions, policy=policy, now=now, report=report, templates=templates)
     anonymise_old_texts(sessions=sessions, policy=policy, now=now, report=report)

@@ -1,8 +1,10 @@
 """Retention: old texts anonymised (open tickets kept), long-unsubscribed customers purged, old dedup
-records deleted; the dry run counts exactly what the run then does; a second run changes nothing."""
+records, expired API Idempotency-Keys and finished rate-limit windows deleted; the dry run counts exactly
+what the run then does; a second run changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,9 +18,20 @@ from bot.app import create_app
 from bot.simulator import flask_transport
 from cli.main import cli
 from core.clock import FixedClock
-from models import AuditLog, Customer, InboundDedup, Message, Ticket, TicketStatus
+from models import (
+    AuditLog,
+    Customer,
+    IdempotencyRecord,
+    InboundDedup,
+    Message,
+    RateCounter,
+    Ticket,
+    TicketStatus,
+)
 from services.privacy import ANONYMISED
 from services.runtime import build_runtime
+from tests.api.conftest import AppUser, issue_key
+from tests.api.conftest import flask_transport as api_transport
 from tests.conftest import wechat_user_for
 from tests.ops.conftest import cli_env
 from tests.ops.privacy_support import converse, find_everywhere
@@ -88,3 +101,47 @@ def test_retention_policy(config: Any, runtime: Any, db_url: str, model_dir: Pat
 def test_bad_now_is_refused(config: Any, db_url: str, model_dir: Path) -> None:
     result = CliRunner(env=cli_env(db_url, model_dir)).invoke(cli, ["retention", "run", "--now", "2026-11-20"])
     assert result.exit_code == 2 and "时区" in result.output
+
+
+def test_the_daily_job_forgets_expired_idempotency_keys_and_finished_rate_windows(
+        config: Any, runtime: Any, db_url: str, model_dir: Path) -> None:
+    clock = FixedClock(NOW - timedelta(hours=25))
+    app = create_app(runtime=build_runtime(config, clock=clock))
+    client = app.test_client()
+    keys = {name: issue_key(runtime, name) for name in ("old", "recent", "now")}
+
+    def user(name: str) -> AppUser:
+        return AppUser(api_transport(client), keys[name], "alice", clock)
+
+    old = [user("old").submit(f"人民路支行排队太久，第{i}次反馈", idempotency_key=f"old-{i}") for i in (1, 2)]
+    assert [r.status for r in old] == [201, 201]
+    clock.set(NOW - timedelta(minutes=10))
+    assert user("recent").submit("城东营业部空调坏了", client_id="c-recent", idempotency_key="recent-1").status == 201
+    clock.set(NOW)
+    assert user("now").tickets().status == 200
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 3
+        assert session.scalar(select(func.count()).select_from(RateCounter)) == 3  # one minute per key
+
+    env = cli_env(db_url, model_dir)
+    dry = CliRunner(env=env).invoke(cli, ["retention", "run", "--dry-run", "--now", NOW.isoformat()])
+    assert dry.exit_code == 0, dry.output
+    planned = _counts(dry.output)
+    assert planned["api_idempotency"] == "删除 2 行"  # older than api.idempotency_retention_hours (24)
+    assert planned["api_rate_counters"] == "删除 2 行"  # every window but the current one
+
+    job = CliRunner(env=env).invoke(cli, ["jobs", "run", "retention", "--now", NOW.isoformat()])
+    assert job.exit_code == 0, job.output
+    done = json.loads(job.output)["result"]
+    assert done["api_idempotency"] == {"deleted": 2} and done["api_rate_counters"] == {"deleted": 2}
+    with runtime.sessions() as session:
+        assert set(session.scalars(select(IdempotencyRecord.key))) == {"recent-1"}
+        assert list(session.scalars(select(RateCounter.api_client_id))) == [keys["now"].client.id]
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 3  # the feedback itself stays
+    # A retry within the retention still gets the first answer.
+    clock.set(NOW)
+    again = user("recent").submit("城东营业部空调坏了", client_id="c-recent", idempotency_key="recent-1")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+
+    rerun = CliRunner(env=env).invoke(cli, ["retention", "run", "--now", NOW.isoformat()])
+    assert rerun.exit_code == 0 and "没有需要处理的数据" in rerun.output, rerun.output
