@@ -8,6 +8,10 @@ log and commits before answering.
 
     python -m bench.webhook.run [--messages 2000] [--concurrency 4]
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.webhook.run
+    DATABASE_URL=… python -m bench.webhook.run --gunicorn-workers 2   # + the production server
+
+With --gunicorn-workers N the full path is also measured under gunicorn
+(deploy/gunicorn.conf.py, N gthread workers) for the sizing figures in deploy/README.md.
 """
 
 from __future__ import annotations
@@ -151,10 +155,63 @@ def measure(app: Flask, reqs: list[tuple[str, bytes]], concurrency: int) -> dict
     }
 
 
+def measure_gunicorn(db_url: str, workers: int, reqs: list[tuple[str, bytes]], concurrency: int) -> dict[str, float]:
+    """The full path under gunicorn with the production config, load from a second process."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIANJIA_")}
+    env.update({
+        "DATABASE_URL": db_url, "QIANJIA_WECHAT__TOKEN": TOKEN, "QIANJIA_WECHAT__ENCODING_AES_KEY": AES_KEY,
+        "QIANJIA_WECHAT__APP_ID": APP_ID, "QIANJIA_WECHAT__APP_SECRET": "bench-secret",
+        "QIANJIA_CONSOLE__SECRET_KEY": "bench-console-secret", "QIANJIA_BIND": f"127.0.0.1:{port}",
+        "QIANJIA_WEB_WORKERS": str(workers), "QIANJIA_LOGGING__LEVEL": "warning",
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(root / "deploy" / "gunicorn.conf.py"),
+                             "--access-logfile", "/dev/null", "bot.wsgi:app"], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < workers and time.monotonic() < deadline:  # every worker has loaded its model
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                    ready = ready + 1 if resp.status == 200 else 0
+            except OSError:
+                time.sleep(0.3)
+        url = f"http://127.0.0.1:{port}"
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        load = ctx.Process(target=_load, args=(url, reqs, concurrency, queue))
+        load.start()
+        elapsed, latencies, errors = queue.get()
+        load.join()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    latencies.sort()
+    return {
+        "messages": len(latencies),
+        "errors": errors,
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--gunicorn-workers", type=int, default=0,
+                        help="also measure the full path under gunicorn with this many workers")
     args = parser.parse_args()
 
     db_url = os.environ.get("DATABASE_URL")
@@ -177,6 +234,13 @@ def main() -> None:
             print(f"{name:28}{r['per_second']:10.1f}{r['p50_ms']:10.2f}{r['p99_ms']:10.2f}{r['errors']:8d}")
         print(f"ratio full/echo: throughput {full['per_second'] / echo['per_second']:.2f}x, "
               f"p50 latency {full['p50_ms'] / echo['p50_ms']:.2f}x, p99 latency {full['p99_ms'] / echo['p99_ms']:.2f}x")
+        if args.gunicorn_workers:
+            gun = measure_gunicorn(bench_url, args.gunicorn_workers, build_requests(args.messages),
+                                   args.concurrency * 2)
+            name = f"gunicorn, {args.gunicorn_workers} workers"
+            print(f"{name:28}{gun['per_second']:10.1f}{gun['p50_ms']:10.2f}{gun['p99_ms']:10.2f}{gun['errors']:8d}")
+            print(f"per worker: {gun['per_second'] / args.gunicorn_workers:.1f} msg/s "
+                  f"({gun['per_second'] / echo['per_second']:.2f}x the echo bot's single process)")
     finally:
         from core.db import dispose_engines
 
