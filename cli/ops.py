@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cli.common import fail, friendly_errors, get_config
+
+if TYPE_CHECKING:
+    from services.privacy import CustomerRef
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,16 +137,43 @@ def customer() -> None:
     """Data-subject requests: export or erase what is held about one customer."""
 
 
+def _names_customer(func: F) -> F:
+    """OPENID for a WeChat customer, or --app-user-id (with --app) for a customer of the bank's app."""
+    func = click.option("--app-user-id", default=None,
+                        help="The app's own customer id (X-Customer-Id) instead of an OPENID.")(func)
+    func = click.option("--app", "app_name", default=None,
+                        help="With --app-user-id: the app (as in qianjia apikey create --app; default mobile).")(func)
+    return click.argument("openid", required=False)(func)
+
+
+def _customer_ref(openid: str | None, app_name: str | None, app_user_id: str | None) -> CustomerRef:
+    from services.apikeys import DEFAULT_APP
+    from services.privacy import CustomerRef
+
+    if (openid is None) == (app_user_id is None):
+        raise click.UsageError("请指定客户：微信 OPENID，或 --app-user-id ID（APP 客户，可加 --app 应用名）")
+    if openid is not None:
+        if app_name is not None:
+            raise click.UsageError("--app 只能与 --app-user-id 一起使用")
+        return CustomerRef(openid=openid)
+    return CustomerRef(app=app_name or DEFAULT_APP, app_user_id=app_user_id)
+
+
+def _not_found(who: CustomerRef) -> None:
+    fail(f"未找到{who.describe()}（可能从未联系过，或已被删除）", code=1)
+
+
 @customer.command("export")
-@click.argument("openid")
+@_names_customer
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the JSON here instead of standard output.")
 @click.option("--reason", default=None, help="Request reference, kept in the audit log.")
 @click.pass_context
 @friendly_errors
 @database_errors
-def customer_export(ctx: click.Context, openid: str, output: str | None, reason: str | None) -> None:
-    """Print (JSON) everything held about the customer with this openid; audited."""
+def customer_export(ctx: click.Context, openid: str | None, app_name: str | None, app_user_id: str | None,
+                    output: str | None, reason: str | None) -> None:
+    """Print (JSON) everything held about the customer with this OPENID (or app customer id); audited."""
     import json
 
     from core.clock import SystemClock
@@ -151,14 +181,15 @@ def customer_export(ctx: click.Context, openid: str, output: str | None, reason:
     from services.privacy import CustomerNotFound, export_customer
     from services.runtime import build_runtime
 
+    who = _customer_ref(openid, app_name, app_user_id)
     cfg = get_config(ctx)
     _quiet_logging(cfg)
     runtime = build_runtime(cfg)
     try:
         with transaction(runtime.sessions) as session:
-            data = export_customer(session, openid=openid, actor=_actor(), now=SystemClock().now(), reason=reason)
+            data = export_customer(session, who=who, actor=_actor(), now=SystemClock().now(), reason=reason)
     except CustomerNotFound:
-        fail("未找到该 openid 对应的客户（可能从未联系过，或已被删除）", code=1)
+        _not_found(who)
     text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
@@ -169,19 +200,21 @@ def customer_export(ctx: click.Context, openid: str, output: str | None, reason:
 
 
 @customer.command("erase")
-@click.argument("openid")
+@_names_customer
 @click.option("--reason", default=None, help="Request reference, kept in the audit log.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 @friendly_errors
 @database_errors
-def customer_erase(ctx: click.Context, openid: str, reason: str | None, yes: bool) -> None:
-    """Erase the personal data of the customer with this openid from every table; audited."""
+def customer_erase(ctx: click.Context, openid: str | None, app_name: str | None, app_user_id: str | None,
+                   reason: str | None, yes: bool) -> None:
+    """Erase the personal data of the customer with this OPENID (or app customer id) from every table; audited."""
     from core.clock import SystemClock
     from core.db import transaction
     from services.privacy import CustomerNotFound, erase_customer
     from services.runtime import build_runtime
 
+    who = _customer_ref(openid, app_name, app_user_id)
     cfg = get_config(ctx)
     _quiet_logging(cfg)
     runtime = build_runtime(cfg)
@@ -189,10 +222,10 @@ def customer_erase(ctx: click.Context, openid: str, reason: str | None, yes: boo
         click.confirm("将永久删除该客户的全部个人信息（工单保留用于统计），确定继续？", abort=True)
     try:
         with transaction(runtime.sessions) as session:
-            report = erase_customer(session, openid=openid, now=SystemClock().now(), actor=_actor(), reason=reason,
+            report = erase_customer(session, who=who, now=SystemClock().now(), actor=_actor(), reason=reason,
                                     templates=[str(t) for t in cfg.section("messages").values()])
     except CustomerNotFound:
-        fail("未找到该 openid 对应的客户（可能从未联系过，或已被删除）", code=1)
+        _not_found(who)
     click.echo(f"已删除客户 #{report.customer_id} 的个人信息：")
     for table, n in sorted(report.rows.items()):
         click.echo(f"  {table}：{n} 行")

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from models import Base, Customer, InboundDedup
+from models import AppCustomer, Base, Customer, InboundDedup
 from services import audit
 
 ERASED = "[已删除]"
@@ -211,13 +211,14 @@ def _rows(session: Session, table: Table, selector: ColumnElement[bool]) -> list
     return [{k: _jsonable(v) for k, v in row._mapping.items()} for row in result]
 
 
-def export_customer(session: Session, *, openid: str, actor: str, now: datetime,
+def export_customer(session: Session, *, who: CustomerRef, actor: str, now: datetime,
                     reason: str | None = None) -> dict[str, Any]:
-    """Everything held about the customer with this openid, by table; audited."""
-    customer = _customer(session, openid)
+    """Everything held about the customer, by table; audited."""
+    customer = find_customer(session, who)
     holding = find_holding(session, customer)
     tables = {t.name: rows for t, sel in holding.selectors.items() if (rows := _rows(session, t, sel))}
-    mentions = {t.name: rows for t, sel in _mention_selectors(openid, []) if (rows := _rows(session, t, sel))}
+    mentions = {t.name: rows for t, sel in _mention_selectors(customer.openid, [])
+                if (rows := _rows(session, t, sel))}
     audit_rows = _rows(session, Base.metadata.tables["audit_log"],
                        (Base.metadata.tables["audit_log"].c.target_type == "customer")
                        & (Base.metadata.tables["audit_log"].c.target_id == str(customer.id)))
@@ -237,10 +238,32 @@ class CustomerNotFound(LookupError):
     pass
 
 
-def _customer(session: Session, openid: str) -> Customer:
-    customer = session.scalars(select(Customer).where(Customer.openid == openid)).one_or_none()
+@dataclass(frozen=True)
+class CustomerRef:
+    """How a data-subject request names the customer: their WeChat openid, or the app's own customer id
+    (the X-Customer-Id of one app, see app_customers)."""
+
+    openid: str | None = None
+    app: str | None = None
+    app_user_id: str | None = None
+
+    def describe(self) -> str:
+        """For messages to the operator (Chinese)."""
+        if self.openid is not None:
+            return "该 openid 对应的客户"
+        return f"APP {self.app} 中 ID 为 {self.app_user_id} 的客户"
+
+
+def find_customer(session: Session, who: CustomerRef) -> Customer:
+    """The customer a data-subject request names; CustomerNotFound if none (never contacted us, or erased)."""
+    if who.openid is not None:
+        query = select(Customer).where(Customer.openid == who.openid)
+    else:
+        query = select(Customer).join(AppCustomer, AppCustomer.customer_id == Customer.id).where(
+            AppCustomer.app == who.app, AppCustomer.app_user_id == who.app_user_id)
+    customer = session.scalars(query).one_or_none()
     if customer is None:
-        raise CustomerNotFound(openid)
+        raise CustomerNotFound(who.describe())
     return customer
 
 
@@ -417,10 +440,10 @@ def erase_holding(session: Session, *, customer: Customer, now: datetime, actor:
     return ErasureReport(customer_id=customer.id, rows=counts)
 
 
-def erase_customer(session: Session, *, openid: str, now: datetime, actor: str, reason: str | None = None,
+def erase_customer(session: Session, *, who: CustomerRef, now: datetime, actor: str, reason: str | None = None,
                    templates: Iterable[str] = ()) -> ErasureReport:
-    """`qianjia customer erase`: find the customer by openid and erase everything held about them."""
-    return erase_holding(session, customer=_customer(session, openid), now=now, actor=actor, reason=reason,
+    """`qianjia customer erase`: find the customer (openid or app id) and erase everything held about them."""
+    return erase_holding(session, customer=find_customer(session, who), now=now, actor=actor, reason=reason,
                          templates=templates)
 
 
@@ -428,12 +451,14 @@ __all__ = [
     "ANONYMISED",
     "ERASED",
     "CustomerNotFound",
+    "CustomerRef",
     "ErasureReport",
     "customer_tables",
     "data_columns",
     "erase_customer",
     "erase_holding",
     "export_customer",
+    "find_customer",
     "find_holding",
     "free_text_columns",
 ]

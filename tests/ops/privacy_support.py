@@ -40,6 +40,18 @@ def converse(user: Any, tag: str, mobile: str = MOBILE) -> list[str]:
     return phrases
 
 
+def converse_in_app(user: Any, tag: str, mobile: str = MOBILE) -> tuple[str, list[str]]:
+    """The same personal data sent through the bank's app (feedback with a contact, then a reply on it);
+    returns the ticket number and the distinctive phrases written."""
+    phrases = [f"{tag}支行的柜员办卡时一直推销理财产品", f"{tag}网点自助机吞卡了请尽快处理"]
+    submitted = user.submit(f"{phrases[0]}，我的卡号{CARD}", contact=mobile)
+    assert submitted.status == 201, submitted.body
+    number = submitted.json["number"]
+    replied = user.reply(number, f"{phrases[1]}，身份证{RESIDENT_ID}，电话{mobile}")
+    assert replied.status == 201, replied.body
+    return number, phrases
+
+
 def add_linked_rows(session: Any, *, openid: str, tag: str, now: Any, mobile: str = MOBILE) -> list[str]:
     """Rows in other modules' tables (console, APP API) that belong to the customer's ticket."""
     from models import ApiClient, AppCustomer, AppFeedback, CategoryCorrection, OfflineFeedback, Revisit, Staff

@@ -7,14 +7,25 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from cli.main import cli
 from models import AuditLog, Customer, InboundDedup, Message, Ticket
 from nlp import redact
+from tests.api.conftest import AppUser, flask_transport, issue_key
 from tests.ops.conftest import cli_env
-from tests.ops.privacy_support import CARD, MOBILE, OTHER_MOBILE, RESIDENT_ID, add_linked_rows, converse, find_everywhere
+from tests.ops.privacy_support import (
+    CARD,
+    MOBILE,
+    OTHER_MOBILE,
+    RESIDENT_ID,
+    add_linked_rows,
+    converse,
+    converse_in_app,
+    find_everywhere,
+)
 
 
 def _openid() -> str:
@@ -87,3 +98,70 @@ def test_erase_asks_first(runtime: Any, wechat_user: Any, db_url: str, model_dir
     assert result.exit_code != 0
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Customer).where(Customer.openid == openid)) == 1
+
+
+def test_export_then_erase_an_app_customer(runtime: Any, client: Any, wechat_user: Any, db_url: str,
+                                           model_dir: Path) -> None:
+    """App customers have no openid: they are named by the app and its own customer id."""
+    from models import Staff
+    from services import ticket_actions
+
+    key = issue_key(runtime, "ios")  # the default app, "mobile"
+    subject, bystander = "app-subject-1", "app-bystander-2"
+    number, subject_phrases = converse_in_app(AppUser(flask_transport(client), key, subject), "南湖")
+    _, bystander_phrases = converse_in_app(AppUser(flask_transport(client), key, bystander), "北湖", OTHER_MOBILE)
+    wechat_openid = _openid()
+    wechat_phrases = converse(wechat_user(wechat_openid), "中山", "13600001111")  # on WeChat, untouched too
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        admin = Staff(username="dsr_admin", display_name="管理员", password_hash="x", role="admin", created_at=now)
+        session.add(admin)
+        session.flush()
+        ticket_actions.reply(session, runtime=runtime, staff=admin, number=number, text="您好，已转网点核查。", now=now)
+    env = cli_env(db_url, model_dir)
+    with runtime.sessions() as session:
+        tickets_before = session.scalar(select(func.count()).select_from(Ticket))
+
+    exported = CliRunner(env=env).invoke(cli, ["customer", "export", "--app", "mobile", "--app-user-id", subject])
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.output)
+    assert [row["app_user_id"] for row in data["tables"]["app_customers"]] == [subject]
+    assert [row["contact"] for row in data["tables"]["app_feedback"]] == [MOBILE]
+    assert data["tables"]["customers"][0]["openid"] is None
+    assert [t["number"] for t in data["tables"]["tickets"]] == [number]
+    contents = [m["content"] for m in data["tables"]["messages"]]
+    assert any(subject_phrases[0] in c for c in contents) and any(subject_phrases[1] in c for c in contents)
+    assert "您好，已转网点核查。" in contents  # the bank's reply on the ticket
+    assert "北湖" not in exported.output and bystander not in exported.output and OTHER_MOBILE not in exported.output
+
+    erased = CliRunner(env=env).invoke(cli, ["customer", "erase", "--app-user-id", subject, "--yes",
+                                             "--reason", "DSR-APP"])
+    assert erased.exit_code == 0, erased.output
+    personal = [subject, *subject_phrases, MOBILE, redact(MOBILE), CARD, RESIDENT_ID]
+    with runtime.sessions() as session:
+        leftovers = find_everywhere(session, personal)
+        assert leftovers == [], "\n".join(leftovers)
+        kept = find_everywhere(session, [bystander, *bystander_phrases, OTHER_MOBILE, wechat_openid, *wechat_phrases])
+        assert {hit.split(":")[0] for hit in kept} >= {"app_customers.app_user_id", "app_feedback.contact",
+                                                       "messages.content", "tickets.text",
+                                                       "api_idempotency.response_body", "customers.openid"}
+        assert session.scalar(select(func.count()).select_from(Ticket)) == tickets_before
+        audit = session.scalars(select(AuditLog).where(AuditLog.action == "customer.erase")).one()
+    assert audit.data["reason"] == "DSR-APP" and subject not in json.dumps(audit.data)
+
+    again = CliRunner(env=env).invoke(cli, ["customer", "erase", "--app", "mobile", "--app-user-id", subject, "--yes"])
+    assert again.exit_code == 1 and "未找到APP mobile 中 ID 为 app-subject-1 的客户" in again.output
+    # The same app user writing again is a new customer, with none of the erased history.
+    fresh = AppUser(flask_transport(client), key, subject).tickets()
+    assert fresh.status == 200 and fresh.json["total"] == 0
+
+
+@pytest.mark.parametrize("args", [
+    [],  # nobody named
+    ["oSomeOpenid", "--app-user-id", "u1"],  # two customers named
+    ["oSomeOpenid", "--app", "mobile"],  # --app belongs to --app-user-id
+])
+@pytest.mark.parametrize("command", [["export"], ["erase", "--yes"]])
+def test_the_customer_must_be_named_once(command: list[str], args: list[str], db_url: str, model_dir: Path) -> None:
+    result = CliRunner(env=cli_env(db_url, model_dir)).invoke(cli, ["customer", *command, *args])
+    assert result.exit_code == 2 and "--app" in result.output, result.output
