@@ -59,6 +59,32 @@ def prepare_database(cfg: Config, *, demo: bool) -> None:
             click.echo(f"已写入 {created} 个演示网点")
 
 
+DEMO_ADMIN = ("demo", "qianjia-demo-2026")
+
+
+def seed_demo_history(cfg: Config) -> None:
+    """A fresh demo database gets an admin account and a year of history for the console and reports."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from core.db import get_engine, session_factory, transaction
+    from models import Ticket
+    from models.staff import Staff
+    from services.demo_data import generate
+    from services.staff import create_staff
+
+    now = datetime.now(UTC)
+    with transaction(session_factory(get_engine(cfg.database_url))) as session:
+        if not session.scalar(select(func.count()).select_from(Staff)):
+            create_staff(session, cfg=cfg, username=DEMO_ADMIN[0], password=DEMO_ADMIN[1], role="admin", now=now,
+                         actor="cli:demo", display_name="演示管理员")
+            click.echo(f"演示管理员账号：{DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}（仅用于演示）")
+        if not session.scalar(select(func.count()).select_from(Ticket)):
+            result = generate(session, cfg=cfg, tickets=3000, quarters=4, seed=7, now=now)
+            click.echo(f"已生成演示历史数据：{result.counts.get('tickets', 0)} 个工单（最近四个季度）")
+
+
 @click.command()
 @click.option("--host", default=None, help="Listen address (default: server.host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Listen port (default: server.port).")
@@ -85,6 +111,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
     for key in required_secrets(cfg):
         cfg.require(key)
     prepare_database(cfg, demo=demo)
+    if demo:
+        seed_demo_history(cfg)
     runtime = build_runtime(cfg)
     started = time.perf_counter()
     click.echo("正在加载分类模型（首次启动会用自带语料训练，约需数秒）…")

@@ -85,6 +85,7 @@ def test_demo_server_and_simulator_chat(tmp_path: Path, model_dir: Path) -> None
         server.terminate()
         out, _ = server.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/wechat" in out
+    assert "演示管理员账号：demo" in out and "已生成演示历史数据" in out
 
 
 def test_simulate_reports_a_refused_message(live_server: Any) -> None:
