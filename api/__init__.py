@@ -11,7 +11,7 @@ from api.validation import BodyValidator
 from services.rate_limits import build_rate_limiter
 from services.runtime import Runtime
 
-REQUEST_SCHEMAS = ("FeedbackRequest", "ReplyRequest", "SurveyAnswerRequest")
+REQUEST_SCHEMAS = ("FeedbackRequest", "ReplyRequest", "SurveyAnswerRequest", "SurveyResponseRequest")
 
 
 def init_app(app: Flask, runtime: Runtime) -> None:

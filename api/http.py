@@ -16,7 +16,7 @@ from api.errors import ApiError, raw_json_response
 from api.settings import ApiSettings
 from api.validation import BodyValidator
 from services import apikeys, app_feedback, idempotency
-from services.app_feedback import FeedbackConflict, FeedbackError, TicketNotFound
+from services.app_feedback import FeedbackConflict, FeedbackError, FeedbackNotFound
 from services.rate_limits import RateLimiter
 from services.runtime import Runtime
 
@@ -126,7 +126,7 @@ def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:
 
 def feedback_error(exc: FeedbackError) -> ApiError:
     status = 422  # FeedbackInvalid, and any refusal without a better status
-    if isinstance(exc, TicketNotFound):
+    if isinstance(exc, FeedbackNotFound):
         status = 404
     elif isinstance(exc, FeedbackConflict):
         status = 409

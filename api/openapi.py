@@ -11,7 +11,8 @@ import copy
 from typing import Any
 
 from api.settings import ApiSettings
-from models import TicketStatus
+from models import MAX_INTEGER, TicketStatus
+from services.surveys import MAX_COMMENT_CHARS
 
 API_VERSION = "1.0.0"
 
@@ -39,7 +40,7 @@ ERROR_CODES = {
     401: "api_key_required, invalid_api_key, api_key_revoked",
     403: "customer_signature_required, invalid_customer_id, invalid_timestamp, signature_expired, "
          "invalid_signature",
-    404: "ticket_not_found, not_found",
+    404: "ticket_not_found, survey_not_found, not_found",
     405: "method_not_allowed",
     409: "duplicate_client_id, ticket_closed, survey_not_open, survey_already_answered",
     413: "payload_too_large",
@@ -52,7 +53,7 @@ ERROR_DESCRIPTIONS = {
     400: "The request is malformed (not JSON, a bad query parameter, no Idempotency-Key).",
     401: "No API key, an unknown one, or a revoked one.",
     403: "The customer headers are missing, malformed, expired or wrongly signed.",
-    404: "No such ticket for this customer (another customer's ticket is reported the same way).",
+    404: "No such ticket for this customer (another customer's ticket is reported the same way), or no such survey.",
     405: "The path exists but not with this method.",
     409: "The request contradicts what is stored.",
     413: "The body is larger than the limit.",
@@ -102,6 +103,46 @@ IDEMPOTENCY_KEY_PARAM = {
                    "request is refused (422 idempotency_key_reused). Keys are remembered for at least a day.",
     "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
 }
+
+
+SURVEY_ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The survey round's id, from GET /surveys.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},
+}
+
+
+SCORE_DESCRIPTIONS = {"overall": "Overall satisfaction (5 = very satisfied).",
+                      "nps": "How likely the customer is to recommend the bank (10 = very likely)."}
+
+
+def survey_response_schema(settings: ApiSettings, text: dict[str, Any]) -> dict[str, Any]:
+    """The whole survey as one body: a property per question of surveys.questions (aspects in one object)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    aspects: dict[str, Any] = {}
+    required_aspects: list[str] = []
+    for question in settings.survey_questions:
+        is_aspect = question.field == "aspect"
+        if question.field == "comment":
+            schema: dict[str, Any] = {**text, "maxLength": MAX_COMMENT_CHARS,
+                                      "description": "Anything else the customer wants to say (personal data is masked)."}
+        else:
+            description = (settings.category_names.get(question.code, question.code) if is_aspect
+                           else SCORE_DESCRIPTIONS.get(question.field, question.code))
+            schema = {"type": "integer", "minimum": question.low, "maximum": question.high, "description": description}
+        into, needed, name = (aspects, required_aspects, question.code) if is_aspect else (properties, required,
+                                                                                           question.field)
+        into[name] = schema
+        if not question.optional:
+            needed.append(name)
+    if aspects:
+        properties["aspects"] = {"type": "object", "additionalProperties": False, "required": required_aspects,
+                                 "properties": aspects, "description": "A score per aspect of the service."}
+        required.append("aspects")
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
 
 
 def build_openapi(settings: ApiSettings) -> dict[str, Any]:
@@ -249,6 +290,39 @@ def build_openapi(settings: ApiSettings) -> dict[str, Any]:
                     },
                 },
             },
+            "/surveys": {
+                "get": {
+                    "operationId": "listSurveys",
+                    "summary": "Satisfaction surveys (满意度调查) the customer may answer",
+                    "description": "Running survey rounds the customer was invited to, or whose audience they "
+                                   "belong to (they gave feedback about one of the round's branches, or checked in "
+                                   "at one; every branch when the round names none). `answered` says whether "
+                                   "they already did.",
+                    "responses": {
+                        "200": _json("SurveyList", "The rounds, invited ones first."),
+                        **_errors(400, *AUTHENTICATED_ERRORS),
+                    },
+                },
+            },
+            "/surveys/{id}/responses": {
+                "parameters": [SURVEY_ID_PARAM],
+                "post": {
+                    "operationId": "answerSurvey",
+                    "summary": "The customer answers a survey round, every question at once",
+                    "description": "Once per customer and round (409 survey_already_answered); a round that is "
+                                   "not running or not open to this customer is 409 survey_not_open. An overall "
+                                   f"score of {settings.survey_low_score} or less, or a comment that reads as a "
+                                   "complaint, opens a complaint ticket (`complaint_ticket`), exactly as the same "
+                                   "answers on WeChat do; staff replies to it reach the app.",
+                    "parameters": [IDEMPOTENCY_KEY_PARAM],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/SurveyResponseRequest"}}}},
+                    "responses": {
+                        "201": _json("SurveyResponseResult", "The response is recorded."),
+                        **_errors(*POST_ERRORS, *AUTHENTICATED_ERRORS, 404, 409),
+                    },
+                },
+            },
             "/improvements": {
                 "get": {
                     "operationId": "listImprovementNotices",
@@ -341,6 +415,39 @@ def build_openapi(settings: ApiSettings) -> dict[str, Any]:
                     "properties": {
                         "ticket": {"$ref": "#/components/schemas/TicketDetail"},
                         "message": {"type": "string", "description": "The bank's answer, for display."},
+                    },
+                },
+                "Survey": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "name", "branch_codes", "starts_at", "ends_at", "answered"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string", "description": "e.g. 2026年第四季度满意度调查"},
+                        "branch_codes": {"type": "array", "items": {"type": "string"},
+                                         "description": "The branches the round is about; empty = every branch."},
+                        "starts_at": timestamp,
+                        "ends_at": timestamp,
+                        "answered": {"type": "boolean"},
+                    },
+                },
+                "SurveyList": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["surveys"],
+                    "properties": {"surveys": {"type": "array", "items": {"$ref": "#/components/schemas/Survey"}}},
+                },
+                "SurveyResponseRequest": survey_response_schema(settings, text),
+                "SurveyResponseResult": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["survey", "message", "complaint_ticket"],
+                    "properties": {
+                        "survey": {"$ref": "#/components/schemas/Survey"},
+                        "message": {"type": "string", "description": "The bank's thanks, for display."},
+                        "complaint_ticket": _nullable({"type": "string",
+                                                       "description": "The number of the complaint ticket the "
+                                                                      "answers opened, if any."}),
                     },
                 },
                 "ImprovementNotice": {

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.openapi import STATUS_NAMES
 from models import Direction, Message, Ticket
 from services import app_feedback
-from services.app_followup import Notice
+from services.app_followup import Notice, OpenSurvey, SurveyAnswer
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -68,3 +68,21 @@ def improvement_notice(notice: Notice) -> dict[str, Any]:
         "published_at": iso(improvement.published_at),
         "tickets": notice.ticket_numbers,
     }
+
+
+def survey(item: OpenSurvey) -> dict[str, Any]:
+    survey_round = item.survey_round
+    return {
+        "id": survey_round.id,
+        "name": survey_round.name,
+        "branch_codes": list(survey_round.branch_codes or []),
+        "starts_at": iso(survey_round.starts_at),
+        "ends_at": iso(survey_round.ends_at),
+        "answered": item.answered,
+    }
+
+
+def survey_answer(answer: SurveyAnswer) -> dict[str, Any]:
+    ticket = answer.complaint_ticket
+    return {"survey": survey(answer.survey), "message": answer.reply,
+            "complaint_ticket": ticket.number if ticket is not None else None}

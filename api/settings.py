@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import Config, ConfigError
+from services.surveys import Question, questions
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,11 @@ class ApiSettings:
     # Read from issue 4's and 5's sections, so the document states the limits in force.
     survey_answer_days: float
     notice_recent_days: int
+    # Issue 4's survey questions (the app's survey form) and the low score that opens a complaint.
+    survey_questions: tuple[Question, ...]
+    survey_low_score: int
+    # Category code -> name (labels.categories), naming the survey's aspects.
+    category_names: dict[str, str]
 
     @classmethod
     def from_config(cls, cfg: Config) -> ApiSettings:
@@ -30,6 +36,9 @@ class ApiSettings:
             max_page_size=int(cfg.get("api.max_page_size", 100)),
             survey_answer_days=float(cfg.get("surveys.resolution_check.answer_within_days", 7)),
             notice_recent_days=int(cfg.get("notices.menu_recent_days", 90)),
+            survey_questions=tuple(questions(cfg)),
+            survey_low_score=int(cfg.get("surveys.low_score_threshold", 2)),
+            category_names={str(k): str(v) for k, v in (cfg.section("labels").get("categories") or {}).items()},
         )
         own = ("max_body_bytes", "max_text_chars", "signature_window_seconds", "requests_per_minute", "page_size",
                "max_page_size")

@@ -135,6 +135,40 @@ def answer_ticket_survey(number: str) -> Response:
     return exactly_once(api, who, body, handler)
 
 
+@bp.get("/surveys", provide_automatic_options=False)
+def list_surveys() -> Response:
+    api, who = state(), caller()
+    with api.runtime.sessions() as session:
+        found = app_followup.open_surveys(session, runtime=api.runtime, customer_id=who.customer_id(session),
+                                          now=api.runtime.clock.now())
+        items = [serialize.survey(s) for s in found]
+    return json_response({"surveys": items})
+
+
+def _score(value: Any) -> int | None:
+    """A validated score as an int: JSON Schema counts 4.0 as an integer too."""
+    return None if value is None else int(value)
+
+
+# `id` is the path parameter's documented name (the contract check matches routes to the document by it).
+@bp.post("/surveys/<int:id>/responses", provide_automatic_options=False)
+def answer_survey(id: int) -> Response:
+    api, who = state(), caller()
+    body = read_json(api, "SurveyResponseRequest")
+    # A comment is read by the classifier: load it before the transaction, as for feedback.
+    api.runtime.analyzer  # noqa: B018
+
+    def handler(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        customer = app_feedback.get_or_create_customer(session, app=who.app, app_user_id=who.customer_ref, now=now)
+        answer = app_followup.answer_survey(session, runtime=api.runtime, customer=customer, round_id=id,
+                                            overall=_score(body.get("overall")), nps=_score(body.get("nps")),
+                                            aspects={k: _score(v) for k, v in (body.get("aspects") or {}).items()},
+                                            comment=body.get("comment"), now=now)
+        return 201, serialize.survey_answer(answer)
+
+    return exactly_once(api, who, body, handler)
+
+
 @bp.get("/improvements", provide_automatic_options=False)
 def list_improvement_notices() -> Response:
     api, who = state(), caller()

@@ -1,7 +1,7 @@
 """SQLAlchemy models. Import from here so Alembic sees every table."""
 
 from models.api import ApiClient, AppCustomer, AppFeedback, IdempotencyRecord, RateCounter
-from models.base import Base, UTCDateTime
+from models.base import MAX_INTEGER, Base, UTCDateTime
 from models.conversation import CheckinSurveyStatus, ConversationState, Visit, VisitSource
 from models.core import (
     BRANCH_KIND_NAMES,
@@ -44,6 +44,7 @@ from models.survey import (
 
 __all__ = [
     "BRANCH_KIND_NAMES",
+    "MAX_INTEGER",
     "OPEN_STATUSES",
     "TICKET_TRANSITIONS",
     "ApiClient",

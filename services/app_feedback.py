@@ -44,7 +44,11 @@ class FeedbackError(Exception):
         self.field = field
 
 
-class TicketNotFound(FeedbackError):
+class FeedbackNotFound(FeedbackError):
+    """Nothing by that name for this customer (anyone else's is reported the same way)."""
+
+
+class TicketNotFound(FeedbackNotFound):
     def __init__(self) -> None:
         super().__init__("ticket_not_found", "找不到该工单")
 

@@ -1,17 +1,36 @@
 """After the ticket, for app customers: rating how it was handled (issue 4's post-resolution
-check) and the improvement notices that concern them (issue 5's notices)."""
+check), answering a satisfaction survey round (issue 4's surveys) and the improvement notices
+that concern them (issue 5's notices)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Improvement, ImprovementTicket, SurveyKind, SurveyResponse, Ticket, TicketStatus
-from services.app_feedback import FeedbackConflict, get_ticket
+from models import (
+    Channel,
+    Customer,
+    Improvement,
+    ImprovementTicket,
+    SurveyKind,
+    SurveyResponse,
+    SurveyRound,
+    Ticket,
+    TicketStatus,
+)
+from services import surveys
+from services.app_feedback import (
+    FeedbackConflict,
+    FeedbackError,
+    FeedbackInvalid,
+    FeedbackNotFound,
+    get_ticket,
+)
 from services.notices import notices_for_customer
 from services.runtime import Runtime
 from services.surveys import answer_resolution_check
@@ -55,6 +74,49 @@ def rate_ticket(session: Session, *, runtime: Runtime, customer_id: int | None, 
     reply = answer_resolution_check(session, runtime=runtime, check=check, score=score, now=now)
     session.flush()
     return Rating(ticket=ticket, reply=reply)
+
+
+@dataclass(frozen=True)
+class OpenSurvey:
+    survey_round: SurveyRound
+    answered: bool
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    survey: OpenSurvey
+    reply: str  # the thanks, as on WeChat
+    complaint_ticket: Ticket | None  # opened by a low score or a complaining comment
+
+
+def open_surveys(session: Session, *, runtime: Runtime, customer_id: int | None, now: datetime) -> list[OpenSurvey]:
+    """The running survey rounds this customer was invited to or is in the audience of (issue 4's rule)."""
+    if customer_id is None:
+        return []
+    return [OpenSurvey(survey_round=r, answered=surveys.completed_round(session, round_id=r.id,
+                                                                       customer_id=customer_id))
+            for r in surveys.rounds_for_customer(session, runtime=runtime, customer_id=customer_id, now=now)]
+
+
+def answer_survey(session: Session, *, runtime: Runtime, customer: Customer, round_id: int, overall: int | None,
+                  aspects: dict[str, Any], nps: int | None, comment: str | None, now: datetime) -> SurveyAnswer:
+    """A whole survey response from the app; a low score opens a complaint ticket as on WeChat (channel app)."""
+    try:
+        recorded = surveys.record_survey_response(session, runtime=runtime, customer=customer, round_id=round_id,
+                                                  overall=overall, aspects=aspects, nps=nps, comment=comment,
+                                                  channel=Channel.APP, now=now)
+    except surveys.SurveyAnswerError as exc:
+        refusal: type[FeedbackError] = FeedbackInvalid
+        if isinstance(exc, surveys.SurveyNotFound):
+            refusal = FeedbackNotFound
+        elif isinstance(exc, surveys.SurveyConflict):
+            refusal = FeedbackConflict
+        raise refusal(exc.code, exc.message, field=exc.field) from None
+    response = recorded.response
+    complaint = session.get(Ticket, response.complaint_ticket_id) if response.complaint_ticket_id else None
+    survey_round = session.get_one(SurveyRound, round_id)
+    return SurveyAnswer(survey=OpenSurvey(survey_round=survey_round, answered=True), reply=recorded.reply,
+                        complaint_ticket=complaint)
 
 
 def improvement_notices(session: Session, *, customer_id: int | None, now: datetime, limit: int,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
+    MAX_INTEGER,
     Branch,
     Channel,
     CheckinSurveyStatus,
@@ -44,6 +45,7 @@ from services.tickets import Classification, submit_feedback, transition
 log = logging.getLogger(__name__)
 
 FLOW = "survey"
+MAX_COMMENT_CHARS = 1000
 SKIP_WORDS = frozenset({"跳过", "没有", "无", "没", "不用", "不用了", "没有了", "没了", "不填", "略", "no"})
 
 
@@ -290,7 +292,7 @@ def start_survey(session: Session, *, runtime: Runtime, customer: Customer, conv
     data: dict[str, Any] = {"index": 0}
     survey_round = _round_for(session, runtime=runtime, customer=customer, now=now)
     if survey_round is not None:
-        if _completed(session, round_id=survey_round.id, customer_id=customer.id):
+        if completed_round(session, round_id=survey_round.id, customer_id=customer.id):
             return texts.render("survey_already_answered_round", name=survey_round.name)
         data["round_id"] = survey_round.id
     else:
@@ -305,19 +307,22 @@ def start_survey(session: Session, *, runtime: Runtime, customer: Customer, conv
     return texts.render("survey_intro") + "\n" + texts.render(first.message_key)
 
 
+def rounds_for_customer(session: Session, *, runtime: Runtime, customer_id: int, now: datetime) -> list[SurveyRound]:
+    """The running rounds this customer may answer: those they were invited to, then those whose
+    audience they belong to (visited or wrote about one of the round's branches)."""
+    rounds = running_rounds(session, now=now)
+    invited = set(session.scalars(select(SurveyInvitation.round_id).where(
+        SurveyInvitation.customer_id == customer_id, SurveyInvitation.round_id.in_([r.id for r in rounds]))))
+    lookback = timedelta(days=float(runtime.cfg.get("surveys.rounds.audience_lookback_days", 90)))
+    in_audience = [r for r in rounds if r.id not in invited and session.scalar(
+        select(Customer.id).where(Customer.id == customer_id, _in_audience(session, r, lookback=lookback)))]
+    return [r for r in rounds if r.id in invited] + in_audience
+
+
 def _round_for(session: Session, *, runtime: Runtime, customer: Customer, now: datetime) -> SurveyRound | None:
     """The running round this customer was invited to, else one whose audience they belong to."""
-    rounds = running_rounds(session, now=now)
-    for survey_round in rounds:
-        if session.scalar(select(exists().where(SurveyInvitation.round_id == survey_round.id,
-                                                SurveyInvitation.customer_id == customer.id))):
-            return survey_round
-    lookback = timedelta(days=float(runtime.cfg.get("surveys.rounds.audience_lookback_days", 90)))
-    for survey_round in rounds:
-        if session.scalar(select(Customer.id).where(Customer.id == customer.id,
-                                                    _in_audience(session, survey_round, lookback=lookback))):
-            return survey_round
-    return None
+    found = rounds_for_customer(session, runtime=runtime, customer_id=customer.id, now=now)
+    return found[0] if found else None
 
 
 def _open_checkin(session: Session, *, runtime: Runtime, customer: Customer, now: datetime) -> Visit | None:
@@ -335,7 +340,8 @@ def _open_checkin(session: Session, *, runtime: Runtime, customer: Customer, now
     return visit
 
 
-def _completed(session: Session, *, round_id: int, customer_id: int) -> bool:
+def completed_round(session: Session, *, round_id: int, customer_id: int) -> bool:
+    """Whether the customer has completed this round's survey (on any channel)."""
     return bool(session.scalar(select(exists().where(
         SurveyResponse.round_id == round_id, SurveyResponse.customer_id == customer_id,
         SurveyResponse.completed_at.is_not(None)))))
@@ -399,7 +405,7 @@ def answer_survey(session: Session, *, runtime: Runtime, customer: Customer, con
     typed = (text or "").strip()
     value: int | str | None
     if question.field == "comment":
-        value = None if typed in SKIP_WORDS else redact(typed)[:1000]
+        value = None if typed in SKIP_WORDS else redact(typed)[:MAX_COMMENT_CHARS]
         if value is None and not question.optional:
             again = texts.render(question.message_key)
             return SurveyStep(reply=texts.render("survey_comment_required") + "\n" + again)
@@ -434,8 +440,9 @@ def _store(response: SurveyResponse, question: Question, value: int | str | None
 
 
 def conclude_survey(session: Session, *, runtime: Runtime, customer: Customer, response: SurveyResponse,
-                    now: datetime) -> str:
-    """After the last answer: a low score or a complaining comment becomes a complaint ticket. Returns the thanks."""
+                    now: datetime, channel: Channel = Channel.WECHAT) -> str:
+    """After the last answer: a low score or a complaining comment becomes a complaint ticket (on the channel
+    the customer answered on, where staff replies reach them). Returns the thanks."""
     cfg, texts = runtime.cfg, runtime.texts
     comment_analysis = classify(session, runtime=runtime, text=response.comment) if response.comment else None
     low = response.overall is not None and response.overall <= int(cfg.get("surveys.low_score_threshold", 2))
@@ -443,14 +450,14 @@ def conclude_survey(session: Session, *, runtime: Runtime, customer: Customer, r
     if not (low or complaining):
         return texts.render("survey_thanks")
     ticket = _complaint_from_survey(session, runtime=runtime, customer=customer, response=response,
-                                    comment=comment_analysis, now=now)
+                                    comment=comment_analysis, now=now, channel=channel)
     response.complaint_ticket_id = ticket.id
     hours, _ = policy_hours(cfg.section("sla"), ticket.priority)
     return texts.render("survey_thanks_with_complaint", number=ticket.number, hours=f"{hours:g}")
 
 
 def _complaint_from_survey(session: Session, *, runtime: Runtime, customer: Customer, response: SurveyResponse,
-                           comment: Classification | None, now: datetime) -> Ticket:
+                           comment: Classification | None, now: datetime, channel: Channel) -> Ticket:
     cfg = runtime.cfg
     names = cfg.section("labels").get("categories", {})
     aspects = {k: v for k, v in (response.aspects or {}).items() if isinstance(v, int)}
@@ -471,8 +478,100 @@ def _complaint_from_survey(session: Session, *, runtime: Runtime, customer: Cust
         classification = Classification(text=text, type="complaint", type_confidence=1.0, category=category,
                                         team=cfg.section("routing").get("categories", {}).get(category),
                                         needs_triage=False)
-    return submit_feedback(session, customer=customer, channel=Channel.WECHAT, classification=classification,
+    return submit_feedback(session, customer=customer, channel=channel, classification=classification,
                            now=now, cfg=cfg, msg_type="survey", branch_id=response.branch_id)
+
+
+# -- a whole response at once (the app's survey form) --------------------------------------------------
+
+class SurveyAnswerError(ValueError):
+    """A response that cannot be recorded: `code` is stable, `message` Chinese, `field` the answer at fault."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class SurveyNotFound(SurveyAnswerError):
+    def __init__(self) -> None:
+        super().__init__("survey_not_found", "找不到该满意度调查")
+
+
+class SurveyConflict(SurveyAnswerError):
+    """The round is not open to this customer, or they answered it already."""
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    response: SurveyResponse
+    reply: str  # the thanks, naming the complaint ticket a low score opened (as on WeChat)
+
+
+def _validated(cfg: Any, *, overall: int | None, aspects: dict[str, Any], nps: int | None,
+               comment: str | None) -> list[tuple[Question, int | str | None]]:
+    """Every question with its answer, checked as the conversation checks each one."""
+    from nlp import redact
+
+    items = questions(cfg)
+    codes = {q.code for q in items if q.field == "aspect"}
+    unknown = sorted(set(aspects) - codes)
+    if unknown:
+        raise SurveyAnswerError("unknown_field", f"不支持的评价项 {unknown[0]}", field=f"aspects.{unknown[0]}")
+    whole: dict[str, Any] = {"overall": overall, "nps": nps, "comment": comment}
+    answers: list[tuple[Question, int | str | None]] = []
+    for question in items:
+        if question.field in whole:
+            name, value = question.field, whole[question.field]
+        else:
+            name, value = f"aspects.{question.code}", aspects.get(question.code)
+        if question.field == "comment":
+            typed = value.strip() if isinstance(value, str) else ""
+            value = None if not typed or typed in SKIP_WORDS else redact(typed)[:MAX_COMMENT_CHARS]
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                    or not question.low <= value <= question.high):
+            raise SurveyAnswerError("invalid_field", f"{name} 应为 {question.low} 到 {question.high} 之间的整数",
+                                    field=name)
+        if value is None:
+            if not question.optional:
+                raise SurveyAnswerError("missing_field", f"缺少必填字段 {name}", field=name)
+            continue
+        answers.append((question, value))
+    return answers
+
+
+def record_survey_response(session: Session, *, runtime: Runtime, customer: Customer, round_id: int,
+                           overall: int | None, aspects: dict[str, Any], nps: int | None, comment: str | None,
+                           channel: Channel, now: datetime) -> RecordedResponse:
+    """Every answer to a round at once, validated against surveys.questions; one response per customer per
+    round (the unique key decides); concluded exactly as the conversation's last answer is."""
+    survey_round = session.get(SurveyRound, round_id) if 0 < round_id <= MAX_INTEGER else None
+    if survey_round is None:
+        raise SurveyNotFound()
+    open_rounds = rounds_for_customer(session, runtime=runtime, customer_id=customer.id, now=now)
+    if survey_round not in open_rounds:
+        raise SurveyConflict("survey_not_open", f"“{survey_round.name}”现在不能参加（未开始、已结束或不面向您）")
+    answers = _validated(runtime.cfg, overall=overall, aspects=aspects, nps=nps, comment=comment)
+    response = SurveyResponse(round_id=survey_round.id, customer_id=customer.id, branch_id=customer.branch_id,
+                              kind=SurveyKind.SATISFACTION.value, aspects={}, started_at=now)
+    try:
+        with session.begin_nested():
+            session.add(response)
+    except IntegrityError:
+        response = session.scalars(select(SurveyResponse).where(SurveyResponse.round_id == survey_round.id,
+                                                                SurveyResponse.customer_id == customer.id)
+                                   .with_for_update()).one()
+        if response.completed_at is not None:
+            raise SurveyConflict("survey_already_answered",
+                                 f"您已经参加过“{survey_round.name}”，感谢您的支持！") from None
+        # Started in a conversation and never finished: this whole response completes it.
+    for question, value in answers:
+        _store(response, question, value)
+    response.completed_at = now
+    reply = conclude_survey(session, runtime=runtime, customer=customer, response=response, now=now, channel=channel)
+    session.flush()
+    return RecordedResponse(response=response, reply=reply)
 
 
 # -- the post-resolution check ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from api.http import IDEMPOTENCY_KEY
 from api.openapi import BRANCH_CODE_PATTERN
 from core.db import transaction
 from services.branches import load_branch_file, upsert_branches
+from services.surveys import launch_survey_round
 from tests.api.conftest import AppUser, http_transport
 
 # Bounded: two shared cores. Each operation gets this many examples per mode.
@@ -35,18 +37,23 @@ def test_the_document_is_valid_openapi_3_1(live_server: Any) -> None:
     operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
     assert {("POST", "/feedback"), ("GET", "/tickets"), ("GET", "/tickets/{number}"),
             ("POST", "/tickets/{number}/replies"), ("POST", "/tickets/{number}/survey"),
-            ("GET", "/improvements")} <= operations
+            ("GET", "/improvements"), ("GET", "/surveys"), ("POST", "/surveys/{id}/responses")} <= operations
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 def test_every_operation_keeps_the_contract(live_server: Any, runtime: Any, api_key: Any, mode: GenerationMode) -> None:
     schema = load(live_server)
     user = AppUser(http_transport(live_server.url), api_key, "contract-customer")
-    # Give the GET and reply operations a real ticket to find, besides the random numbers.
+    # Give the GET, reply and survey operations a real ticket and round to find, besides the random ids.
     assert user.submit("人民路支行排队太久", client_id="seed").status == 201
     base_url = f"{live_server.url}/api/v1"
+    now = runtime.clock.now()
     with transaction(runtime.sessions) as session:
-        upsert_branches(session, rows=load_branch_file(), now=runtime.clock.now())
+        upsert_branches(session, rows=load_branch_file(), now=now)
+        # A running survey round the customer may answer (id 1, the first a generated id tries).
+        launch_survey_round(session, name="契约测试调查", branch_codes=[], audience="gave_feedback",
+                            starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1), created_by="test",
+                            now=now)
     branch_codes = [str(row["code"]) for row in load_branch_file()]
 
     @schema.auth(refresh_interval=None)

@@ -3,7 +3,6 @@ the retries race each other against the live server."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from core.db import transaction
 from models import IdempotencyRecord, Message, Ticket
 from services.idempotency import purge_expired
 from tests.api.conftest import AppUser, http_transport
+from tests.support.threads import run_threads
 
 
 def count(runtime: Any, model: Any) -> int:
@@ -79,22 +79,7 @@ def test_concurrent_retries_make_one_ticket(app: Any, live_server: Any, runtime:
     """Threads send the same request at once over real connections: one ticket, one answer."""
     user = AppUser(http_transport(live_server.url), api_key, "racer")
     key, client_id = uuid.uuid4().hex, uuid.uuid4().hex
-    start = threading.Barrier(6)
-    replies: list[Any] = []
-    lock = threading.Lock()
-
-    def retry() -> None:
-        start.wait()
-        reply = user.submit("ATM吞卡了，卡还没退出来", client_id=client_id, idempotency_key=key)
-        with lock:
-            replies.append(reply)
-
-    threads = [threading.Thread(target=retry) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert len(replies) == 6
+    replies = run_threads(6, lambda: user.submit("ATM吞卡了，卡还没退出来", client_id=client_id, idempotency_key=key))
     assert {r.status for r in replies} == {201}
     assert len({r.body for r in replies}) == 1
     assert sum("Idempotent-Replayed" in r.headers for r in replies) == 5

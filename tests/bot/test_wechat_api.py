@@ -10,7 +10,7 @@ import secrets
 import socket
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from core.clock import FixedClock, SystemClock
 from core.config import ConfigError, load_config
 from core.db import create_db_engine, normalize_url, session_factory, upgrade
 from models import WeChatAccessToken
+from tests.support.threads import run_threads
 
 APP_ID = "wxapitest0000001"
 APP_SECRET = "api-test-secret"
@@ -147,33 +148,6 @@ def make_api(
         timeout=kwargs.pop("timeout", 5.0),
         **kwargs,
     )
-
-
-def run_threads(n: int, target: Callable[[], str]) -> list[str]:
-    """Run `target` in n threads released together; return results, re-raising any error."""
-    barrier = threading.Barrier(n)
-    results: list[str] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def work() -> None:
-        try:
-            barrier.wait(timeout=30)
-            value = target()
-            with lock:
-                results.append(value)
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return results
 
 
 def _process_worker(kind: str, target: str, prefix: str, base_url: str, barrier: Any, queue: Any) -> None:
