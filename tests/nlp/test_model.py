@@ -114,9 +114,12 @@ def test_compiled_path_matches_sklearn_pipeline(model: Model) -> None:
     import numpy as np
 
     corpus = load_corpus()
-    texts = [e.text for e in corpus.heldout[:150]] + ROBUSTNESS_INPUTS
+    texts = [e.text for e in corpus.heldout[:150]] + [e.text for e in corpus.train[::25][:150]] + ROBUSTNESS_INPUTS
     reference = model.predict_with_pipeline(texts)
     assert model.compiled() is not None
+    assert any(b.analyzer == "word_uni_bigrams" for b in model.compiled().blocks) == model.metadata["config"][
+        "word_bigrams"
+    ]
     batch = model.predict(texts)
     for text, expected, got_batch in zip(texts, reference, batch):
         got = model.predict_one(text)
