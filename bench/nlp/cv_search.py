@@ -4,7 +4,11 @@ Each experiment is a feature set + a classifier, scored per head (type, category
 nlp.model.cross_validate. Analyzer outputs are computed once per text and reused, so a grid runs in minutes
 on one core.
 
-    .venv/bin/python bench/nlp/cv_search.py [--only NAME_PREFIX ...]
+    .venv/bin/python bench/nlp/cv_search.py --round r1 [--only NAME_PREFIX ...] [--heads type]
+    .venv/bin/python bench/nlp/cv_search.py --round confirm --seeds 20240601 1 2 3
+    .venv/bin/python bench/nlp/cv_search.py --round confirm2 --seeds 4 5 6 7 8   # fresh seeds
+
+Results and the decisions taken from them: data/README.md, "Feature and classifier search".
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from functools import lru_cache  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Sequence  # noqa: E402
 
@@ -33,7 +36,7 @@ if str(ROOT) not in sys.path:
 from nlp import load_corpus  # noqa: E402
 from nlp.compiled import char_wb_ngrams  # noqa: E402
 from nlp.model import HEADS, RANDOM_STATE  # noqa: E402
-from nlp.text import _get_tokenizer, _is_token, stopwords, tokenize_normalized  # noqa: E402
+from nlp.text import _get_tokenizer, _is_token, tokenize_normalized  # noqa: E402
 
 FOLDS = 5
 
