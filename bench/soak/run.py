@@ -7,7 +7,7 @@ running, and the database cut off in the middle.
 Topology (all on loopback): a load process (WeChat's behaviour: 5 s timeout, up to 3
 deliveries of the same message) → gunicorn (deploy/gunicorn.conf.py) → a TCP proxy →
 PostgreSQL; `qianjia scheduler` → the same proxy; the fake WeChat API for outbound calls.
-The fault is a TCP proxy cut (tests/support/tcpproxy.py): every database connection of
+The fault (--fault proxy, the default) is a TCP proxy cut (tests/support/tcpproxy.py): every database connection of
 the web and scheduler processes drops and new ones are refused for --outage seconds.  (A
 real `pg_ctlcluster … restart` would also hit everyone else using the shared server.)
 SLA hours are shrunk so escalations fire during the run.
@@ -92,6 +92,17 @@ def _load(url: str, seconds: float, rate: float, retry_interval: float, out: Any
     out.send(records)
 
 
+def _pg_cluster(action: str) -> None:
+    """Stop or start the local PostgreSQL cluster, as an operator would."""
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True)
+    if action == "start":
+        for _ in range(60):
+            if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode == 0:
+                return
+            time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -99,6 +110,9 @@ def main() -> None:
     parser.add_argument("--outage-at", type=float, default=20)
     parser.add_argument("--outage", type=float, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fault", choices=("proxy", "restart"), default="proxy",
+                        help="proxy: cut a TCP proxy in front of PostgreSQL; restart: stop and start the "
+                             "PostgreSQL server itself (pg_ctlcluster; affects everything using it)")
     parser.add_argument("--retry-interval", type=float, default=3.0,
                         help="seconds between WeChat's deliveries of one message after a failure")
     args = parser.parse_args()
@@ -162,9 +176,14 @@ def main() -> None:
         loader.start()
         time.sleep(args.outage_at)
         cut_at = time.time()
-        proxy.cut()
-        time.sleep(args.outage)
-        proxy.restore()
+        if args.fault == "restart":
+            _pg_cluster("stop")
+            time.sleep(args.outage)
+            _pg_cluster("start")
+        else:
+            proxy.cut()
+            time.sleep(args.outage)
+            proxy.restore()
         restored_at = time.time()
         records = receiver.recv()
         loader.join()
@@ -188,7 +207,8 @@ def main() -> None:
         report = {
             "load": {"seconds": args.seconds, "rate_per_second": args.rate, "messages": len(records),
                      "requests": len(attempts), "web_workers": args.workers, "schedulers": 2},
-            "fault": {"kind": "tcp proxy cut (every DB connection dropped, new ones refused)",
+            "fault": {"kind": "PostgreSQL stopped and started (pg_ctlcluster)" if args.fault == "restart"
+                      else "tcp proxy cut (every DB connection dropped, new ones refused)",
                       "at_second": round(cut_at - started, 1), "seconds": args.outage},
             "failed_requests": len(failed),
             "failed_requests_during_outage": len(in_outage),
