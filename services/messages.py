@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models import Channel, Direction, Message
+
+
+def _log(session: Session, *, direction: Direction, now: datetime, **fields: Any) -> Message:
+    message = Message(direction=direction.value, created_at=now, **fields)
+    session.add(message)
+    return message
 
 
 def log_inbound(
@@ -21,19 +28,9 @@ def log_inbound(
     media_id: str | None = None,
     channel: str = Channel.WECHAT.value,
 ) -> Message:
-    message = Message(
-        customer_id=customer_id,
-        ticket_id=ticket_id,
-        direction=Direction.INBOUND.value,
-        channel=channel,
-        msg_type=msg_type,
-        content=content,
-        media_id=media_id,
-        wechat_msg_id=wechat_msg_id,
-        created_at=now,
-    )
-    session.add(message)
-    return message
+    """A message from the customer."""
+    return _log(session, direction=Direction.INBOUND, now=now, customer_id=customer_id, ticket_id=ticket_id,
+                msg_type=msg_type, content=content, channel=channel, wechat_msg_id=wechat_msg_id, media_id=media_id)
 
 
 def log_outbound(
@@ -49,17 +46,7 @@ def log_outbound(
     error_message: str | None = None,
     channel: str = Channel.WECHAT.value,
 ) -> Message:
-    message = Message(
-        customer_id=customer_id,
-        ticket_id=ticket_id,
-        direction=Direction.OUTBOUND.value,
-        channel=channel,
-        msg_type=msg_type,
-        content=content,
-        delivery_status=delivery_status,
-        error_code=error_code,
-        error_message=error_message,
-        created_at=now,
-    )
-    session.add(message)
-    return message
+    """A message to the customer, with what happened to it."""
+    return _log(session, direction=Direction.OUTBOUND, now=now, customer_id=customer_id, ticket_id=ticket_id,
+                msg_type=msg_type, content=content, channel=channel, delivery_status=delivery_status,
+                error_code=error_code, error_message=error_message)
