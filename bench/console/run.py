@@ -17,18 +17,16 @@ import argparse
 import os
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select, text
 
 from core.config import load_config
-from core.db import get_engine, normalize_url, session_factory, transaction, upgrade
+from bench.databases import private_database
+from core.db import get_engine, session_factory, transaction, upgrade
 from models import Branch, Ticket
 from services.branches import load_branch_file, upsert_branches
 from services.queue import QueueFilters, queue_page, queue_summary
@@ -43,24 +41,6 @@ QUEUE_INDEXES = {
 TEXTS = ["排队等了一个多小时，只开了两个窗口", "柜员态度冷淡，问什么都不耐烦", "ATM吞卡，等了三天还没退回",
          "手机银行转账老是失败", "小额账户管理费为什么要收", "理财经理推销保险", "网点空调坏了很热",
          "大堂经理很热情，表扬一下"]
-
-
-def _database(url: str | None) -> tuple[str, Callable[[], None]]:
-    if url and url.startswith("postgres"):
-        base = make_url(normalize_url(url))
-        name = f"qj_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        return base.set(database=name).render_as_string(hide_password=False), drop
-    folder = tempfile.mkdtemp(prefix="qj-bench-console-")
-    return f"sqlite:///{folder}/bench.db", lambda: None
 
 
 def fill(engine: Any, cfg: Any, *, open_count: int, closed_count: int, now: datetime, seed: int = 7) -> None:
@@ -186,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--closed", type=int, default=20_000, help="closed tickets")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per query (median shown)")
     args = parser.parse_args(argv)
-    url, drop = _database(os.environ.get("DATABASE_URL"))
+    url, drop = private_database(os.environ.get("DATABASE_URL"), prefix="qj_bench_console")
     try:
         cfg = load_config(environ={}, overrides={"database.url": url, "console.secret_key": "bench",
                                                  "console.password_hashing.memory_kib": 1024,

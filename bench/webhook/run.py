@@ -20,7 +20,6 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -127,6 +126,18 @@ def _load(url: str, reqs: list[tuple[str, bytes]], concurrency: int, queue: Any)
     queue.put((time.perf_counter() - started, latencies, errors))
 
 
+def summarize(elapsed: float, latencies: list[float], errors: int) -> dict[str, float]:
+    """Throughput and p50/p99 latency of one load run."""
+    latencies = sorted(latencies)
+    return {
+        "messages": len(latencies),
+        "errors": errors,
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
 def measure(app: Flask, reqs: list[tuple[str, bytes]], concurrency: int) -> dict[str, float]:
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -145,14 +156,7 @@ def measure(app: Flask, reqs: list[tuple[str, bytes]], concurrency: int) -> dict
     elapsed, latencies, errors = queue.get()
     proc.join()
     server.shutdown()
-    latencies.sort()
-    return {
-        "messages": len(latencies),
-        "errors": errors,
-        "per_second": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-    }
+    return summarize(elapsed, latencies, errors)
 
 
 def measure_gunicorn(db_url: str, workers: int, reqs: list[tuple[str, bytes]], concurrency: int) -> dict[str, float]:
@@ -196,14 +200,7 @@ def measure_gunicorn(db_url: str, workers: int, reqs: list[tuple[str, bytes]], c
     finally:
         proc.terminate()
         proc.wait(30)
-    latencies.sort()
-    return {
-        "messages": len(latencies),
-        "errors": errors,
-        "per_second": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-    }
+    return summarize(elapsed, latencies, errors)
 
 
 def main() -> None:
@@ -214,15 +211,9 @@ def main() -> None:
                         help="also measure the full path under gunicorn with this many workers")
     args = parser.parse_args()
 
-    db_url = os.environ.get("DATABASE_URL")
-    tmp = None
-    if db_url and db_url.startswith("postgres"):
-        from tests.conftest import _create_pg_database, _drop_pg_database
+    from bench.databases import private_database
 
-        bench_url = _create_pg_database(db_url)
-    else:
-        tmp = tempfile.TemporaryDirectory()
-        bench_url = f"sqlite:///{tmp.name}/bench.db"
+    bench_url, drop = private_database(os.environ.get("DATABASE_URL"), prefix="qj_bench_webhook")
     try:
         print(f"database: {bench_url.split('@')[-1]}  messages: {args.messages}  concurrency: {args.concurrency}")
         reqs_echo = build_requests(args.messages)
@@ -245,10 +236,7 @@ def main() -> None:
         from core.db import dispose_engines
 
         dispose_engines()
-        if tmp is not None:
-            tmp.cleanup()
-        elif db_url:
-            _drop_pg_database(db_url, bench_url)
+        drop()
 
 
 if __name__ == "__main__":
