@@ -19,6 +19,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -70,6 +71,20 @@ def with_bigrams(tokens: list[str]) -> list[str]:
     return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
 
 
+_CLAUSE_SPLIT = re.compile(r"[,.;:~\s]+|(?<=[?!])")
+
+
+def clauses(text: str) -> list[str]:
+    """Split a normalised text into clauses at commas, full stops, semicolons, spaces and after ?/!."""
+    return [p for p in _CLAUSE_SPLIT.split(text) if p.strip()]
+
+
+def terminal(text: str) -> str:
+    """The last punctuation-ish character of a text (?, !, or '-' for none)."""
+    t = text.rstrip()
+    return t[-1] if t and t[-1] in "?!" else "-"
+
+
 class Terms:
     """Cached analyzer outputs for the training texts."""
 
@@ -87,6 +102,19 @@ class Terms:
             elif kind == "char_wb":
                 _, lo, hi = spec
                 self.cache[spec] = [char_wb_ngrams(t, lo, hi) for t in self.norms]
+            elif kind == "clause":
+                # ("clause", "last"|"first", "char"|"words", lo, hi): features of one clause, prefixed with its position
+                _, which, unit, lo, hi = spec
+                out = []
+                for t in self.norms:
+                    parts = clauses(t)
+                    part = (parts[-1] if which == "last" else parts[0]) if parts else ""
+                    if unit == "char":
+                        toks = char_wb_ngrams(part, lo, hi)
+                    else:
+                        toks = with_bigrams(tokenize_normalized(part)) if hi > 1 else tokenize_normalized(part)
+                    out.append([f"{which[0]}|{x}" for x in toks] + [f"{which[0]}|end:{terminal(t)}"])
+                self.cache[spec] = out
             else:
                 raise ValueError(spec)
         return self.cache[spec]
@@ -383,6 +411,24 @@ ROUNDS["confirm2"] = {
     "W2+C12 svc C0.5": (_W2C12, svc()),
     "W2x0.7+C12 svc C0.5": (_W2w7C12, svc()),
     "WA2x0.3+C13 svc C1": ([Wb(False, True, 0.3), C(1, 3)], svc(C=1.0)),
+}
+
+
+# Round 4: clause structure - the last (and first) clause as its own feature block.
+def Cl(which: str, unit: str, lo: int, hi: int, **opts: Any) -> tuple[tuple, dict[str, Any]]:
+    return block(("clause", which, unit, lo, hi), **opts)
+
+
+ROUNDS["r4"] = {
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2+C12+Lc12 svc": (_W2C12 + [Cl("last", "char", 1, 2)], svc()),
+    "W2+C12+Lc12x0.5 svc": (_W2C12 + [Cl("last", "char", 1, 2, weight=0.5)], svc()),
+    "W2+C12+Lw2 svc": (_W2C12 + [Cl("last", "words", 1, 2)], svc()),
+    "W2+C12+Lw2x0.5 svc": (_W2C12 + [Cl("last", "words", 1, 2, weight=0.5)], svc()),
+    "W2+C12+Lc12+Fc12 x0.5 svc": (_W2C12 + [Cl("last", "char", 1, 2, weight=0.5),
+                                          Cl("first", "char", 1, 2, weight=0.5)], svc()),
+    "W2+C12+Lw2+Fw2 x0.5 svc": (_W2C12 + [Cl("last", "words", 1, 2, weight=0.5),
+                                        Cl("first", "words", 1, 2, weight=0.5)], svc()),
 }
 
 
