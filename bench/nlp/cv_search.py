@@ -432,6 +432,21 @@ ROUNDS["r4"] = {
 }
 
 
+# Round 5: after the training-only additions (7,642 training messages): the production configuration against
+# the earlier runners-up (block weights, C, a type-oriented feature set, clause blocks).
+_LF = [Cl("last", "char", 1, 2, weight=0.5), Cl("first", "char", 1, 2, weight=0.5)]
+ROUNDS["r5"] = {
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2+C12 svc C1": (_W2C12, svc(C=1.0)),
+    "W2+C12 svc C0.25": (_W2C12, svc(C=0.25)),
+    "W2x0.7+C12 svc C0.5": (_W2w7C12, svc()),
+    "WA2x0.3+C13 svc C1": ([Wb(False, True, 0.3), C(1, 3)], svc(C=1.0)),
+    "W2+C12+Lc12+Fc12 x0.5 svc": (_W2C12 + _LF, svc()),
+    "W2+C13 svc C0.5": ([W2, C(1, 3)], svc()),
+    "W2+C12 lr C10": (_W2C12, lr()),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--round", default="r1", choices=sorted(ROUNDS))
