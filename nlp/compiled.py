@@ -10,12 +10,18 @@ import numpy as np
 
 from .text import normalize, tokenize_normalized
 
-__all__ = ["Prediction", "CompiledModel", "char_wb_ngrams", "word_unigrams", "word_uni_bigrams"]
+__all__ = [
+    "Prediction", "CompiledModel", "char_wb_ngrams", "word_unigrams", "word_uni_bigrams", "clauses",
+    "last_clause_chars", "first_clause_chars",
+]
 
 FALLBACK_TYPE = "inquiry"
 FALLBACK_CATEGORY = "other"
 STATE_VERSION = 1
 _WHITE_SPACES = re.compile(r"\s\s+")
+# Clause boundaries in normalised text (CJK punctuation is already folded to ASCII): commas, full stops,
+# semicolons, colons, tildes and spaces; a clause keeps its closing ? or !.
+_CLAUSE_SPLIT = re.compile(r"[,.;:~\s]+|(?<=[?!])")
 
 
 @dataclass(frozen=True)
@@ -58,17 +64,36 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
     return ngrams
 
 
+def clauses(normalized: str) -> list[str]:
+    """Split normalised text into its non-empty clauses."""
+    return [p for p in _CLAUSE_SPLIT.split(normalized) if p.strip()]
+
+
+def last_clause_chars(normalized: str) -> list[str]:
+    """Analyzer: char 1-2-grams of the last clause, marked 'l|' (where a message usually lands its point)."""
+    parts = clauses(normalized)
+    return ["l|" + g for g in char_wb_ngrams(parts[-1], 1, 2)] if parts else []
+
+
+def first_clause_chars(normalized: str) -> list[str]:
+    """Analyzer: char 1-2-grams of the first clause, marked 'f|'."""
+    parts = clauses(normalized)
+    return ["f|" + g for g in char_wb_ngrams(parts[0], 1, 2)] if parts else []
+
+
 _WORD_ANALYZERS: dict[str, Callable[[str], list[str]]] = {
     "word_unigrams": word_unigrams,
     "word_uni_bigrams": word_uni_bigrams,
+    "last_clause_chars": last_clause_chars,
+    "first_clause_chars": first_clause_chars,
 }
 
 
 class _Block:
-    """One TF-IDF block of the feature union: analyzer, vocabulary, idf weights and column offset."""
+    """One TF-IDF block of the feature union: analyzer, vocabulary, idf weights, column offset and weight."""
 
     def __init__(self, analyzer: str, ngram_range: tuple[int, int], vocabulary: Sequence[str], idf: np.ndarray,
-                 sublinear: bool, offset: int) -> None:
+                 sublinear: bool, offset: int, weight: float = 1.0) -> None:
         """Store the block settings and build the term -> column map."""
         if analyzer not in _WORD_ANALYZERS and analyzer != "char_wb":
             raise TypeError(f"unsupported analyzer {analyzer!r}")
@@ -79,6 +104,7 @@ class _Block:
         self.idf = np.asarray(idf, dtype=np.float64)
         self.sublinear = bool(sublinear)
         self.offset = int(offset)
+        self.weight = float(weight)
 
     def terms(self, normalized: str) -> list[str]:
         """Return the analyzer output for normalised text."""
@@ -103,13 +129,13 @@ class _Block:
         val = tf * self.idf[idx]
         norm2 = float(np.sqrt(val @ val))
         if norm2 > 0:
-            val = val / norm2
+            val = val * (self.weight / norm2)
         return idx + self.offset, val
 
     def state(self) -> dict[str, Any]:
         """Return a plain-type state for pickling."""
         return {"analyzer": self.analyzer, "ngram_range": list(self.ngram_range), "vocabulary": self.vocabulary,
-                "idf": self.idf, "sublinear": self.sublinear, "offset": self.offset}
+                "idf": self.idf, "sublinear": self.sublinear, "offset": self.offset, "weight": self.weight}
 
 
 class _Head:
@@ -190,11 +216,10 @@ class CompiledModel:
         if getattr(steps["normalize"], "func", None) is None or steps["normalize"].func.__name__ != "normalize_many":
             raise TypeError("unexpected normalisation step")
         union = steps["union"]
-        if union.transformer_weights:
-            raise TypeError("transformer weights are not supported")
+        weights = dict(union.transformer_weights or {})
         blocks: list[_Block] = []
         offset = 0
-        for _, vec in union.transformer_list:
+        for block_name, vec in union.transformer_list:
             if vec.norm != "l2" or not vec.use_idf or vec.binary or vec.lowercase or vec.preprocessor is not None \
                     or vec.strip_accents or vec.stop_words is not None:
                 raise TypeError("unsupported vectorizer settings")
@@ -207,7 +232,8 @@ class CompiledModel:
             vocabulary = [""] * len(vec.vocabulary_)
             for term, j in vec.vocabulary_.items():
                 vocabulary[j] = term
-            blocks.append(_Block(name, vec.ngram_range, vocabulary, vec.idf_, vec.sublinear_tf, offset))
+            blocks.append(_Block(name, vec.ngram_range, vocabulary, vec.idf_, vec.sublinear_tf, offset,
+                                 weights.get(block_name, 1.0)))
             offset += len(vocabulary)
         return cls(blocks, {head: _Head.from_sklearn(clf) for head, clf in heads.items()})
 
@@ -222,7 +248,7 @@ class CompiledModel:
         if state.get("version") != STATE_VERSION:
             raise ValueError("compiled model state version mismatch")
         blocks = [_Block(b["analyzer"], tuple(b["ngram_range"]), b["vocabulary"], b["idf"], b["sublinear"],
-                         b["offset"]) for b in state["blocks"]]
+                         b["offset"], b.get("weight", 1.0)) for b in state["blocks"]]
         heads = {head: _Head(h["classes"], h["coef_t"], h["intercept"], h["calibrators"])
                  for head, h in state["heads"].items()}
         return cls(blocks, heads)

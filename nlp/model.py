@@ -22,6 +22,8 @@ from .compiled import (
     FALLBACK_TYPE,
     CompiledModel,
     Prediction,
+    first_clause_chars,
+    last_clause_chars,
     word_uni_bigrams,
     word_unigrams,
 )
@@ -52,7 +54,7 @@ __all__ = [
 
 HEADS: tuple[str, ...] = ("type", "category")
 CANDIDATES: tuple[str, ...] = ("logreg", "linear_svc_calibrated", "sgd_calibrated", "complement_nb_calibrated")
-FORMAT_VERSION = 3  # 3: word uni+bigrams (the artefact vocabulary changed)
+FORMAT_VERSION = 4  # 3: word uni+bigrams; 4: first/last-clause char blocks (weighted feature union)
 MAX_CLASSIFY_CHARS = 4000
 RANDOM_STATE = 20240601
 MODEL_FILE = "model.joblib"  # scikit-learn objects (loaded lazily, only for pipeline()/research)
@@ -72,6 +74,10 @@ class ModelConfig:
     char_ngram_min: int = 1
     char_ngram_max: int = 2
     word_bigrams: bool = True  # adjacent jieba-token pairs: CV +0.005 type, +0.007 category (4 fold seeds)
+    # Char 1-2-grams of the first and the last clause as blocks of their own, scaled by clause_weight after
+    # their l2 normalisation: CV +0.006 type, -0.001 category (bench/nlp/cv_search.py --round r5).
+    clause_blocks: tuple[str, ...] = ("last", "first")
+    clause_weight: float = 0.5
     min_df: int = 1
 
     def classifier_for(self, head: str) -> str:
@@ -104,10 +110,18 @@ def build_features(config: ModelConfig = DEFAULT_CONFIG):  # type: ignore[no-unt
         sublinear_tf=True,
         min_df=config.min_df,
     )
+    blocks: list[tuple[str, Any]] = [("words", words), ("chars", chars)]
+    weights: dict[str, float] = {}
+    clause_analyzers = {"last": last_clause_chars, "first": first_clause_chars}
+    for which in config.clause_blocks:
+        name = f"{which}_clause"
+        blocks.append((name, TfidfVectorizer(analyzer=clause_analyzers[which], lowercase=False, sublinear_tf=True,
+                                             min_df=config.min_df)))
+        weights[name] = config.clause_weight
     return Pipeline(
         [
             ("normalize", FunctionTransformer(normalize_many, validate=False)),
-            ("union", FeatureUnion([("words", words), ("chars", chars)], n_jobs=None)),
+            ("union", FeatureUnion(blocks, transformer_weights=weights or None, n_jobs=None)),
         ]
     )
 

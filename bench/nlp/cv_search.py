@@ -103,8 +103,10 @@ class Terms:
                 _, lo, hi = spec
                 self.cache[spec] = [char_wb_ngrams(t, lo, hi) for t in self.norms]
             elif kind == "clause":
-                # ("clause", "last"|"first", "char"|"words", lo, hi): features of one clause, prefixed with its position
-                _, which, unit, lo, hi = spec
+                # ("clause", "last"|"first", "char"|"words", lo, hi[, end]): features of one clause, prefixed with
+                # its position, plus (end=True) a token for the text's final ?/! (or none)
+                _, which, unit, lo, hi, *rest = spec
+                end = rest[0] if rest else True
                 out = []
                 for t in self.norms:
                     parts = clauses(t)
@@ -113,7 +115,7 @@ class Terms:
                         toks = char_wb_ngrams(part, lo, hi)
                     else:
                         toks = with_bigrams(tokenize_normalized(part)) if hi > 1 else tokenize_normalized(part)
-                    out.append([f"{which[0]}|{x}" for x in toks] + [f"{which[0]}|end:{terminal(t)}"])
+                    out.append([f"{which[0]}|{x}" for x in toks] + ([f"{which[0]}|end:{terminal(t)}"] if end else []))
                 self.cache[spec] = out
             else:
                 raise ValueError(spec)
@@ -415,8 +417,8 @@ ROUNDS["confirm2"] = {
 
 
 # Round 4: clause structure - the last (and first) clause as its own feature block.
-def Cl(which: str, unit: str, lo: int, hi: int, **opts: Any) -> tuple[tuple, dict[str, Any]]:
-    return block(("clause", which, unit, lo, hi), **opts)
+def Cl(which: str, unit: str, lo: int, hi: int, end: bool = True, **opts: Any) -> tuple[tuple, dict[str, Any]]:
+    return block(("clause", which, unit, lo, hi) + (() if end else (False,)), **opts)
 
 
 ROUNDS["r4"] = {
@@ -444,6 +446,9 @@ ROUNDS["r5"] = {
     "W2+C12+Lc12+Fc12 x0.5 svc": (_W2C12 + _LF, svc()),
     "W2+C13 svc C0.5": ([W2, C(1, 3)], svc()),
     "W2+C12 lr C10": (_W2C12, lr()),
+    "W2+C12+Lc12+Fc12 x0.5 noend svc": (_W2C12 + [Cl("last", "char", 1, 2, end=False, weight=0.5),
+                                                Cl("first", "char", 1, 2, end=False, weight=0.5)], svc()),
+    "W2+C12+Lc12 x0.5 noend svc": (_W2C12 + [Cl("last", "char", 1, 2, end=False, weight=0.5)], svc()),
 }
 
 

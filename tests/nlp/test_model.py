@@ -25,13 +25,14 @@ def test_heldout_split_disjoint_and_stable() -> None:
     assert [e.normalized for e in first.heldout] == [e.normalized for e in second.heldout]
     assert all(is_heldout(t) for t in held_texts)
     assert not any(is_heldout(t) for t in train_texts)
-    share = len(first.heldout) / len(first.all)
-    assert 0.12 < share < 0.28
-    for category in first.categories:  # roughly 20% of every category
-        n_all = sum(1 for e in first.all if e.category == category)
+    # The hash puts ~20% of arbitrary texts on the held-out side...
+    share = sum(is_heldout(f"样本{i}号") for i in range(5000)) / 5000
+    assert 0.18 < share < 0.22
+    # ...but data/intake.py adds new messages to the training side only, so the corpus share is lower; what
+    # matters is that every category keeps enough held-out messages for its per-class scores.
+    for category in first.categories:
         n_held = sum(1 for e in first.heldout if e.category == category)
-        if n_all >= 100:
-            assert 0.08 < n_held / n_all < 0.35, category
+        assert n_held >= 50, category
 
 
 def test_split_key_is_a_pure_function_of_text() -> None:
@@ -117,9 +118,11 @@ def test_compiled_path_matches_sklearn_pipeline(model: Model) -> None:
     texts = [e.text for e in corpus.heldout[:150]] + [e.text for e in corpus.train[::25][:150]] + ROBUSTNESS_INPUTS
     reference = model.predict_with_pipeline(texts)
     assert model.compiled() is not None
-    assert any(b.analyzer == "word_uni_bigrams" for b in model.compiled().blocks) == model.metadata["config"][
-        "word_bigrams"
-    ]
+    blocks = model.compiled().blocks
+    assert any(b.analyzer == "word_uni_bigrams" for b in blocks) == model.metadata["config"]["word_bigrams"]
+    clause_blocks = [b for b in blocks if b.analyzer.endswith("_clause_chars")]
+    assert [b.analyzer.split("_")[0] for b in clause_blocks] == list(model.metadata["config"]["clause_blocks"])
+    assert all(b.weight == model.metadata["config"]["clause_weight"] for b in clause_blocks)
     batch = model.predict(texts)
     for text, expected, got_batch in zip(texts, reference, batch):
         got = model.predict_one(text)
@@ -129,6 +132,20 @@ def test_compiled_path_matches_sklearn_pipeline(model: Model) -> None:
             assert np.isclose(pred.category_confidence, expected.category_confidence, atol=1e-9)
     x = model.pipeline("category").predict_proba(texts[:5])
     assert x.shape == (5, len(model.labels["category"]))
+
+
+def test_clause_analyzers() -> None:
+    from nlp.compiled import clauses, first_clause_chars, last_clause_chars
+    from nlp.text import normalize
+
+    text = normalize("服务不错，但就是等太久了！下次还来吗？")
+    assert clauses(text) == ["服务不错", "但就是等太久了!", "下次还来吗?"]
+    assert last_clause_chars(text) == ["l| ", "l|下", "l|次", "l|还", "l|来", "l|吗", "l|?", "l| ", "l| 下", "l|下次",
+                                       "l|次还", "l|还来", "l|来吗", "l|吗?", "l|? "]
+    assert all(g.startswith("f|") for g in first_clause_chars(text)) and "f|不错" in first_clause_chars(text)
+    assert "f|等" not in first_clause_chars(text) and "l|等" not in last_clause_chars(text)
+    for empty in ("", "   ", ",,,"):
+        assert clauses(empty) == [] and last_clause_chars(empty) == [] and first_clause_chars(empty) == []
 
 
 def test_char_wb_ngrams_match_sklearn() -> None:
