@@ -70,15 +70,18 @@ def clauses(normalized: str) -> list[str]:
 
 
 def last_clause_chars(normalized: str) -> list[str]:
-    """Analyzer: char 1-2-grams of the last clause, marked 'l|' (where a message usually lands its point)."""
+    """Analyzer: char 1-2-grams of the last clause (where a message usually lands its point).
+
+    The terms need no marker: every block has a vocabulary (and columns) of its own.
+    """
     parts = clauses(normalized)
-    return ["l|" + g for g in char_wb_ngrams(parts[-1], 1, 2)] if parts else []
+    return char_wb_ngrams(parts[-1], 1, 2) if parts else []
 
 
 def first_clause_chars(normalized: str) -> list[str]:
-    """Analyzer: char 1-2-grams of the first clause, marked 'f|'."""
+    """Analyzer: char 1-2-grams of the first clause."""
     parts = clauses(normalized)
-    return ["f|" + g for g in char_wb_ngrams(parts[0], 1, 2)] if parts else []
+    return char_wb_ngrams(parts[0], 1, 2) if parts else []
 
 
 _WORD_ANALYZERS: dict[str, Callable[[str], list[str]]] = {
@@ -112,25 +115,18 @@ class _Block:
             return char_wb_ngrams(normalized, *self.ngram_range)
         return _WORD_ANALYZERS[self.analyzer](normalized)
 
-    def row(self, normalized: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Return (global column indices, l2-normalised tf-idf values) or None when nothing is known."""
-        counts: dict[int, int] = {}
-        vocab = self.vocab
+    def collect(self, normalized: str, cols: list[int], counts: list[int]) -> int:
+        """Append the global columns and term counts of the known terms of normalised text; return how many."""
+        found: dict[int, int] = {}
+        get = self.vocab.get
         for term in self.terms(normalized):
-            j = vocab.get(term)
+            j = get(term)
             if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            return None
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if self.sublinear:
-            tf = np.log(tf) + 1.0
-        val = tf * self.idf[idx]
-        norm2 = float(np.sqrt(val @ val))
-        if norm2 > 0:
-            val = val * (self.weight / norm2)
-        return idx + self.offset, val
+                found[j] = found.get(j, 0) + 1
+        offset = self.offset
+        cols.extend(j + offset for j in found)
+        counts.extend(found.values())
+        return len(found)
 
     def state(self) -> dict[str, Any]:
         """Return a plain-type state for pickling."""
@@ -203,6 +199,10 @@ class CompiledModel:
         self.blocks = list(blocks)
         self.heads = dict(heads)
         self.n_features = sum(len(b.vocabulary) for b in self.blocks)
+        # Per-column idf and per-block settings, so that a whole batch is weighted in a few numpy calls.
+        self._idf = np.concatenate([b.idf for b in self.blocks]) if self.blocks else np.empty(0)
+        self._block_weight = np.array([b.weight for b in self.blocks], dtype=np.float64)
+        self._block_sublinear = np.array([b.sublinear for b in self.blocks], dtype=bool)
 
     @property
     def labels(self) -> dict[str, tuple[str, ...]]:
@@ -253,15 +253,37 @@ class CompiledModel:
                  for head, h in state["heads"].items()}
         return cls(blocks, heads)
 
+    def _features(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Return (columns, tf-idf values, row pointers) of raw texts, like the fitted FeatureUnion.
+
+        Python only counts known terms; the weighting (sublinear tf, idf, per-block l2 norm and block weight)
+        is done for the whole batch at once.
+        """
+        cols: list[int] = []
+        counts: list[int] = []
+        seg_sizes: list[int] = []  # known terms per (text, block), in order
+        indptr = [0]
+        for text in texts:
+            norm = normalize(text)
+            for block in self.blocks:
+                seg_sizes.append(block.collect(norm, cols, counts))
+            indptr.append(len(cols))
+        col = np.array(cols, dtype=np.int64)
+        tf = np.array(counts, dtype=np.float64)
+        n_seg = len(seg_sizes)
+        seg = np.repeat(np.arange(n_seg), seg_sizes)
+        block_of_seg = np.arange(n_seg) % max(len(self.blocks), 1)
+        if self._block_sublinear.any():
+            tf = np.where(self._block_sublinear[block_of_seg][seg], np.log(tf) + 1.0, tf)
+        val = tf * self._idf[col]
+        norms = np.sqrt(np.bincount(seg, weights=val * val, minlength=n_seg))
+        scale = np.divide(self._block_weight[block_of_seg], norms, out=np.zeros(n_seg), where=norms > 0)
+        return col, val * scale[seg], indptr
+
     def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (column indices, values) of the feature row of one raw text."""
-        norm = normalize(text)
-        parts = [r for r in (b.row(norm) for b in self.blocks) if r is not None]
-        if not parts:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        col, val, _ = self._features([text])
+        return col, val
 
     def _decide(self, probs: Mapping[str, np.ndarray], empty: Sequence[bool]) -> list[Prediction]:
         """Pick argmax labels/confidences per head; rows without any known feature fall back."""
@@ -278,7 +300,7 @@ class CompiledModel:
 
     def predict_one(self, text: str) -> Prediction:
         """Classify one raw text."""
-        idx, vals = self.row(text)
+        idx, vals, _ = self._features([text])
         if idx.size == 0:
             return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
         probs = {head: h.proba((vals @ h.coef_t[idx] + h.intercept)[None, :]) for head, h in self.heads.items()}
@@ -290,18 +312,8 @@ class CompiledModel:
             return []
         from scipy import sparse
 
-        indptr = [0]
-        indices: list[np.ndarray] = []
-        data: list[np.ndarray] = []
-        for text in texts:
-            idx, vals = self.row(text)
-            indices.append(idx)
-            data.append(vals)
-            indptr.append(indptr[-1] + idx.size)
-        x = sparse.csr_matrix(
-            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
-            shape=(len(texts), self.n_features),
-        )
+        col, val, indptr = self._features(texts)
+        x = sparse.csr_matrix((val, col, np.asarray(indptr)), shape=(len(texts), self.n_features))
         probs = {head: h.proba(np.asarray(x @ h.coef_t) + h.intercept) for head, h in self.heads.items()}
         empty = [indptr[i + 1] == indptr[i] for i in range(len(texts))]
         return self._decide(probs, empty)

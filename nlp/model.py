@@ -54,7 +54,7 @@ __all__ = [
 
 HEADS: tuple[str, ...] = ("type", "category")
 CANDIDATES: tuple[str, ...] = ("logreg", "linear_svc_calibrated", "sgd_calibrated", "complement_nb_calibrated")
-FORMAT_VERSION = 4  # 3: word uni+bigrams; 4: first/last-clause char blocks (weighted feature union)
+FORMAT_VERSION = 5  # 3: word uni+bigrams; 4: first/last-clause char blocks; 5: jieba without HMM
 MAX_CLASSIFY_CHARS = 4000
 RANDOM_STATE = 20240601
 MODEL_FILE = "model.joblib"  # scikit-learn objects (loaded lazily, only for pipeline()/research)

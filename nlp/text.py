@@ -232,7 +232,10 @@ def tokenize_normalized(text: str) -> list[str]:
         return []
     stops = stopwords()
     out: list[str] = []
-    for word in _get_tokenizer().cut(text, HMM=True):
+    # No HMM pass for unknown words: it took ~40% of jieba's time, and on 5-fold CV (3 fresh seeds, 11,611
+    # training messages) the classifier was as good without it (type +0.001, category +0.001): the char
+    # n-gram blocks already see the characters that HMM would have merged into new words.
+    for word in _get_tokenizer().cut(text, HMM=False):
         word = word.strip()
         if not _is_token(word) or word in stops:
             continue

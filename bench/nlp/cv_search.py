@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 from nlp import load_corpus  # noqa: E402
 from nlp.compiled import char_wb_ngrams  # noqa: E402
 from nlp.model import HEADS, RANDOM_STATE  # noqa: E402
-from nlp.text import _get_tokenizer, _is_token, tokenize_normalized  # noqa: E402
+from nlp.text import _get_tokenizer, _is_token  # noqa: E402
 
 FOLDS = 5
 
@@ -64,6 +64,23 @@ def load_train(seed: int = RANDOM_STATE) -> tuple[list[str], dict[str, np.ndarra
 def words_all(text: str) -> list[str]:
     """jieba tokens without stop-word removal (punctuation other than ?/! still dropped)."""
     return [w.strip() for w in _get_tokenizer().cut(text, HMM=True) if _is_token(w.strip())]
+
+
+def _words(text: str, hmm: bool) -> list[str]:
+    from nlp.text import stopwords
+
+    stops = stopwords()
+    return [w for w in (x.strip() for x in _get_tokenizer().cut(text, HMM=hmm)) if _is_token(w) and w not in stops]
+
+
+def words_hmm(text: str) -> list[str]:
+    """jieba tokens with the HMM pass for unknown words, stop words removed (production before round 6)."""
+    return _words(text, True)
+
+
+def words_no_hmm(text: str) -> list[str]:
+    """jieba tokens without the HMM pass, stop words removed (= nlp.text.tokenize_normalized since round 6)."""
+    return _words(text, False)
 
 
 def with_bigrams(tokens: list[str]) -> list[str]:
@@ -96,8 +113,13 @@ class Terms:
         if spec not in self.cache:
             kind = spec[0]
             if kind == "words":
-                _, stop, bigrams = spec
-                toks = [tokenize_normalized(t) if stop else words_all(t) for t in self.norms]
+                _, stop, bigrams, *rest = spec
+                hmm = rest[0] if rest else True
+                # Rounds r1-r5 ran with jieba's HMM on (production until round 6); production now has it off.
+                if not hmm:
+                    toks = [words_no_hmm(t) for t in self.norms]
+                else:
+                    toks = [words_hmm(t) if stop else words_all(t) for t in self.norms]
                 self.cache[spec] = [with_bigrams(t) if bigrams else t for t in toks]
             elif kind == "char_wb":
                 _, lo, hi = spec
@@ -114,7 +136,7 @@ class Terms:
                     if unit == "char":
                         toks = char_wb_ngrams(part, lo, hi)
                     else:
-                        toks = with_bigrams(tokenize_normalized(part)) if hi > 1 else tokenize_normalized(part)
+                        toks = with_bigrams(words_hmm(part)) if hi > 1 else words_hmm(part)
                     out.append([f"{which[0]}|{x}" for x in toks] + ([f"{which[0]}|end:{terminal(t)}"] if end else []))
                 self.cache[spec] = out
             else:
@@ -449,6 +471,18 @@ ROUNDS["r5"] = {
     "W2+C12+Lc12+Fc12 x0.5 noend svc": (_W2C12 + [Cl("last", "char", 1, 2, end=False, weight=0.5),
                                                 Cl("first", "char", 1, 2, end=False, weight=0.5)], svc()),
     "W2+C12+Lc12 x0.5 noend svc": (_W2C12 + [Cl("last", "char", 1, 2, end=False, weight=0.5)], svc()),
+}
+
+
+# Round 6: the final corpus (11,611 training messages, both intake rounds) on FRESH fold seeds (--seeds 4 5 6):
+# does the clause-block change hold, and do C or min_df 2 (a smaller artefact) change anything?
+_LFn = [Cl("last", "char", 1, 2, end=False, weight=0.5), Cl("first", "char", 1, 2, end=False, weight=0.5)]
+ROUNDS["r6"] = {
+    "W2+C12 svc C0.5": (_W2C12, svc()),
+    "W2+C12+LF x0.5 svc C0.5": (_W2C12 + _LFn, svc()),
+    "W2+C12+LF x0.5 svc C1": (_W2C12 + _LFn, svc(C=1.0)),
+    "W2md2+C12+LF x0.5 svc C0.5": ([block(("words", True, True), min_df=2), C(1, 2)] + _LFn, svc()),
+    "W2noHMM+C12+LF x0.5 svc C0.5": ([block(("words", True, True, False)), C(1, 2)] + _LFn, svc()),
 }
 
 
