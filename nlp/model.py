@@ -75,7 +75,7 @@ class ModelConfig:
     char_ngram_max: int = 2
     word_bigrams: bool = True  # adjacent jieba-token pairs: CV +0.005 type, +0.007 category (4 fold seeds)
     # Char 1-2-grams of the first and the last clause as blocks of their own, scaled by clause_weight after
-    # their l2 normalisation: CV +0.006 type, -0.001 category (bench/nlp/cv_search.py --round r5).
+    # their l2 normalisation: CV +0.0067 type, +0.0012 category on fresh fold seeds (cv_search.py --round r6).
     clause_blocks: tuple[str, ...] = ("last", "first")
     clause_weight: float = 0.5
     min_df: int = 1
@@ -92,7 +92,7 @@ DEFAULT_CONFIG = ModelConfig()
 
 
 def build_features(config: ModelConfig = DEFAULT_CONFIG):  # type: ignore[no-untyped-def]
-    """Build the unfitted feature pipeline: normalise -> FeatureUnion(word TF-IDF, char TF-IDF)."""
+    """Build the unfitted feature pipeline: normalise -> FeatureUnion(word, char and clause-char TF-IDF)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import FunctionTransformer

@@ -19,7 +19,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -35,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nlp import load_corpus  # noqa: E402
-from nlp.compiled import char_wb_ngrams  # noqa: E402
+from nlp.compiled import char_wb_ngrams, clauses  # noqa: E402
 from nlp.model import HEADS, RANDOM_STATE  # noqa: E402
 from nlp.text import _get_tokenizer, _is_token  # noqa: E402
 
@@ -86,14 +85,6 @@ def words_no_hmm(text: str) -> list[str]:
 def with_bigrams(tokens: list[str]) -> list[str]:
     """Tokens plus adjacent-token bigrams."""
     return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
-
-
-_CLAUSE_SPLIT = re.compile(r"[,.;:~\s]+|(?<=[?!])")
-
-
-def clauses(text: str) -> list[str]:
-    """Split a normalised text into clauses at commas, full stops, semicolons, spaces and after ?/!."""
-    return [p for p in _CLAUSE_SPLIT.split(text) if p.strip()]
 
 
 def terminal(text: str) -> str:
