@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .branches import BranchRef, detect_branch
-from .model import Model, Prediction
+from .model import MAX_CLASSIFY_CHARS, Model, Prediction
 from .pii import redact
 from .text import normalize
 from .urgency import UrgencyRules
@@ -49,9 +49,8 @@ class Analyzer:
         self.triage_threshold = float(triage_threshold)
         self.urgency = UrgencyRules(urgency_rules)
 
-    def _build(self, redacted: str, pred: Prediction, branches: Sequence[BranchRef]) -> Analysis:
+    def _build(self, redacted: str, normalized: str, pred: Prediction, branches: Sequence[BranchRef]) -> Analysis:
         """Combine a prediction with rule-based urgency, branch and routing for one redacted text."""
-        normalized = normalize(redacted)
         urgency = self.urgency.match_normalized(normalized)
         confidence = min(pred.type_confidence, pred.category_confidence)
         needs_triage = confidence < self.triage_threshold
@@ -82,5 +81,8 @@ class Analyzer:
     def analyze_many(self, texts: Sequence[str], branches: Sequence[BranchRef] = ()) -> list[Analysis]:
         """Analyse many messages with one batched model prediction."""
         redacted = [redact(t if isinstance(t, str) else "" if t is None else str(t)) for t in texts]
-        preds = self.model.predict(redacted)
-        return [self._build(r, p, branches) for r, p in zip(redacted, preds)]
+        normalized = [normalize(r) for r in redacted]  # once, for the model and the rules
+        for_model = [n if len(r) <= MAX_CLASSIFY_CHARS else normalize(r[:MAX_CLASSIFY_CHARS])
+                     for r, n in zip(redacted, normalized)]
+        preds = self.model.predict_normalized(for_model)
+        return [self._build(r, n, p, branches) for r, n, p in zip(redacted, normalized, preds)]

@@ -253,18 +253,18 @@ class CompiledModel:
                  for head, h in state["heads"].items()}
         return cls(blocks, heads)
 
-    def _features(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    def _features(self, texts: Sequence[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Return (columns, tf-idf values, row pointers) of raw texts, like the fitted FeatureUnion.
 
         Python only counts known terms; the weighting (sublinear tf, idf, per-block l2 norm and block weight)
-        is done for the whole batch at once.
+        is done for the whole batch at once. normalized=True: the texts already went through normalize().
         """
         cols: list[int] = []
         counts: list[int] = []
         seg_sizes: list[int] = []  # known terms per (text, block), in order
         indptr = [0]
         for text in texts:
-            norm = normalize(text)
+            norm = text if normalized else normalize(text)
             for block in self.blocks:
                 seg_sizes.append(block.collect(norm, cols, counts))
             indptr.append(len(cols))
@@ -306,13 +306,13 @@ class CompiledModel:
         probs = {head: h.proba((vals @ h.coef_t[idx] + h.intercept)[None, :]) for head, h in self.heads.items()}
         return self._decide(probs, [False])[0]
 
-    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
-        """Classify raw texts with one sparse matrix product per head."""
+    def predict_many(self, texts: Sequence[str], *, normalized: bool = False) -> list[Prediction]:
+        """Classify raw (or, with normalized=True, already normalised) texts with one matrix product per head."""
         if not texts:
             return []
         from scipy import sparse
 
-        col, val, indptr = self._features(texts)
+        col, val, indptr = self._features(texts, normalized)
         x = sparse.csr_matrix((val, col, np.asarray(indptr)), shape=(len(texts), self.n_features))
         probs = {head: h.proba(np.asarray(x @ h.coef_t) + h.intercept) for head, h in self.heads.items()}
         empty = [indptr[i + 1] == indptr[i] for i in range(len(texts))]

@@ -359,6 +359,19 @@ class Model:
             return compiled.predict_many(self._clip(texts))
         return self.predict_with_pipeline(texts)
 
+    def predict_normalized(self, normalized: Sequence[str]) -> list[Prediction]:
+        """Like predict() for texts already cut to MAX_CLASSIFY_CHARS and passed through nlp.normalize.
+
+        Saves the second normalisation when the caller needs the normalised text too (the Analyzer's rules).
+        normalize() is idempotent, so the reference pipeline may normalise them again.
+        """
+        if not normalized:
+            return []
+        compiled = self.compiled()
+        if compiled is not None:
+            return compiled.predict_many(list(normalized), normalized=True)
+        return self.predict_with_pipeline(normalized)
+
     def predict_with_pipeline(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify through the scikit-learn objects (reference path; same results as predict())."""
         if not texts:

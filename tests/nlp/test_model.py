@@ -193,6 +193,19 @@ def test_analyze_many_matches_analyze(model: Model) -> None:
     assert analyzer.analyze_many([]) == []
 
 
+def test_analyzer_classifies_exactly_like_the_model(model: Model) -> None:
+    """The Analyzer normalises once and hands the model normalised text: same answers as model.predict."""
+    from nlp import redact
+
+    corpus = load_corpus()
+    texts = [e.text for e in corpus.heldout[:120]] + ROBUSTNESS_INPUTS + ["我卡号6222021234567890128被盗刷了"]
+    analyses = Analyzer(model, category_teams=TEAMS).analyze_many(texts)
+    for text, analysis, pred in zip(texts, analyses, model.predict([redact(t) for t in texts])):
+        assert (analysis.type, analysis.category) == (pred.type, pred.category), text[:30]
+        assert analysis.type_confidence == round(pred.type_confidence, 4)
+        assert analysis.category_confidence == round(pred.category_confidence, 4)
+
+
 ROBUSTNESS_INPUTS = [
     "",
     " \n\t ",
