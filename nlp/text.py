@@ -76,7 +76,7 @@ _SPACE_RE = re.compile(r"\s+")
 _REPEAT_RE = re.compile(r"(.)\1{3,}")  # any char repeated 4+ times -> 3
 _TOKEN_KEEP_PUNCT = frozenset({"!", "?"})
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: building the tokenizer normalises its dictionary (converter)
 _converter = None
 _tokenizer: "jieba.Tokenizer | None" = None
 _stopwords: frozenset[str] | None = None

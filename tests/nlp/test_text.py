@@ -77,3 +77,15 @@ def test_simplified_text_is_not_rewritten() -> None:
 
 def test_traditional_input_tokenises_like_simplified() -> None:
     assert tokenize("手機銀行轉賬失敗") == tokenize("手机银行转账失败")
+
+
+def test_tokenizer_can_be_built_before_the_converter() -> None:
+    """Building the tokenizer normalises the user dictionary, which builds the converter under the same lock."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "from nlp.text import _get_tokenizer; print(len(list(_get_tokenizer().cut('手机银行'))))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
