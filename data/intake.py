@@ -50,9 +50,9 @@ class ShingleIndex:
         self.sizes: list[int] = []
         self._matrix: sparse.csr_matrix | None = None
 
-    def _ids(self, text: str, grow: bool) -> np.ndarray:
+    def _ids(self, shingles: set[str], grow: bool) -> np.ndarray:
         ids = []
-        for g in _shingles(text):
+        for g in shingles:
             if g in self.vocab:
                 ids.append(self.vocab[g])
             elif grow:
@@ -60,8 +60,9 @@ class ShingleIndex:
         return np.array(sorted(ids), dtype=np.int64)
 
     def add(self, text: str) -> None:
-        self.rows.append(self._ids(text, grow=True))
-        self.sizes.append(len(_shingles(text)))
+        shingles = _shingles(text)
+        self.rows.append(self._ids(shingles, grow=True))
+        self.sizes.append(len(shingles))
         self._matrix = None
 
     def matrix(self) -> sparse.csr_matrix:
@@ -75,15 +76,14 @@ class ShingleIndex:
     def max_jaccard(self, text: str) -> float:
         if not self.rows:
             return 0.0
-        ids = self._ids(text, grow=False)
-        size = len(_shingles(text))
-        if size == 0:
+        shingles = _shingles(text)
+        if not shingles:
             return 0.0
-        m = self.matrix()
-        ids = ids[ids < m.shape[1]]
+        ids = self._ids(shingles, grow=False)
+        size = len(shingles)
         if len(ids) == 0:
             return 0.0
-        inter = np.asarray(m[:, ids].sum(axis=1)).ravel()
+        inter = np.asarray(self.matrix()[:, ids].sum(axis=1)).ravel()
         union = np.array(self.sizes) + size - inter
         return float(np.max(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)))
 

@@ -280,11 +280,6 @@ class CompiledModel:
         scale = np.divide(self._block_weight[block_of_seg], norms, out=np.zeros(n_seg), where=norms > 0)
         return col, val * scale[seg], indptr
 
-    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return (column indices, values) of the feature row of one raw text."""
-        col, val, _ = self._features([text])
-        return col, val
-
     def _decide(self, probs: Mapping[str, np.ndarray], empty: Sequence[bool]) -> list[Prediction]:
         """Pick argmax labels/confidences per head; rows without any known feature fall back."""
         best = {head: p.argmax(axis=1) for head, p in probs.items()}

@@ -60,16 +60,16 @@ def load_train(seed: int = RANDOM_STATE) -> tuple[list[str], dict[str, np.ndarra
     return norms, labels, folds
 
 
-def words_all(text: str) -> list[str]:
-    """jieba tokens without stop-word removal (punctuation other than ?/! still dropped)."""
-    return [w.strip() for w in _get_tokenizer().cut(text, HMM=True) if _is_token(w.strip())]
-
-
-def _words(text: str, hmm: bool) -> list[str]:
+def _words(text: str, hmm: bool, stop: bool = True) -> list[str]:
     from nlp.text import stopwords
 
-    stops = stopwords()
+    stops = stopwords() if stop else frozenset()
     return [w for w in (x.strip() for x in _get_tokenizer().cut(text, HMM=hmm)) if _is_token(w) and w not in stops]
+
+
+def words_all(text: str) -> list[str]:
+    """jieba tokens without stop-word removal (punctuation other than ?/! still dropped)."""
+    return _words(text, True, stop=False)
 
 
 def words_hmm(text: str) -> list[str]:
