@@ -1,0 +1,109 @@
+"""Does an intake round help on the ORIGINAL training distribution? Paired CV on the training split only.
+
+Folds are drawn over the training rows that existed at ``--base-ref`` (a git revision of data/corpus). In each
+fold the model is trained twice, on the fold's old training rows alone and on them plus every row the intake
+added since the base, and both are scored on the same old test rows. The added rows are never test rows, so
+the comparison is not flattered by messages written like the additions. The held-out split is never read.
+
+    .venv/bin/python bench/nlp/cv_additions.py --base-ref HEAD --seeds 7 8 9
+
+Features and classifier are the production ones (nlp.model.DEFAULT_CONFIG, via bench/nlp/cv_search.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+for _path in (ROOT, ROOT / "bench" / "nlp"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import cv_search as cs  # noqa: E402
+from nlp import load_corpus  # noqa: E402
+from nlp.corpus import CATEGORIES  # noqa: E402
+from nlp.model import HEADS  # noqa: E402
+
+# The production feature blocks (nlp.model.DEFAULT_CONFIG): word uni+bigrams without jieba's HMM, char 1-2-grams,
+# first/last-clause char 1-2-grams x0.5; LinearSVC C = 10/20 with sigmoid calibration.
+PRODUCTION = [cs.block(("words", True, True, False)), cs.C(1, 2),
+              cs.Cl("last", "char", 1, 2, end=False, weight=0.5), cs.Cl("first", "char", 1, 2, end=False, weight=0.5)]
+
+
+def corpus_at(ref: str) -> list:
+    """Return the training examples of data/corpus as of a git revision."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for category in CATEGORIES:
+            blob = subprocess.run(["git", "show", f"{ref}:data/corpus/{category}.tsv"], cwd=ROOT, check=True,
+                                  capture_output=True).stdout
+            Path(tmp, f"{category}.tsv").write_bytes(blob)
+        return load_corpus(tmp).train
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-ref", default="HEAD", help="git revision of data/corpus before the intake")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[7, 8, 9])
+    args = parser.parse_args()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except Exception:  # noqa: BLE001
+        pass
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    old = corpus_at(args.base_ref)
+    old_norms = {e.normalized for e in old}
+    added = [e for e in load_corpus().train if e.normalized not in old_norms]
+    examples = old + added
+    norms = [e.normalized for e in examples]
+    labels = {head: np.array([getattr(e, head) for e in examples]) for head in HEADS}
+    n_old = len(old)
+    extra = np.arange(n_old, len(examples))
+    print(f"training split only: {n_old} rows at {args.base_ref}, {len(added)} added since; "
+          f"test rows are old rows only; seeds {args.seeds}")
+    print("added per category:", dict(sorted(Counter(e.category for e in added).items())))
+    terms = cs.Terms(norms)
+    strata = np.array([f"{e.category}|{e.type}" for e in old])
+    counts = Counter(strata.tolist())
+    strata = np.array([s if counts[s] >= cs.FOLDS else s.split("|")[0] for s in strata.tolist()])
+    results: dict[str, list[tuple[float, float]]] = {head: [] for head in HEADS}
+    for seed in args.seeds:
+        splitter = StratifiedKFold(n_splits=cs.FOLDS, shuffle=True, random_state=seed)
+        for train_idx, test_idx in splitter.split(np.zeros(n_old), strata):
+            variants = {"base": train_idx, "with additions": np.concatenate([train_idx, extra])}
+            scores = {}
+            for name, idx in variants.items():
+                x_tr, x_te = cs.fold_matrices(terms, PRODUCTION, idx, test_idx)
+                for head in HEADS:
+                    clf = cs.svc()()
+                    clf.fit(x_tr, labels[head][idx])
+                    pred = clf.predict(x_te)
+                    scores[(name, head)] = f1_score(labels[head][test_idx], pred, average="macro")
+            for head in HEADS:
+                results[head].append((scores[("base", head)], scores[("with additions", head)]))
+        print(f"seed {seed} done", flush=True)
+    print(f"{'head':<10}{'base':>10}{'+added':>10}{'diff':>10}{'worst fold':>12}")
+    for head in HEADS:
+        arr = np.array(results[head])
+        diff = arr[:, 1] - arr[:, 0]
+        print(f"{head:<10}{arr[:, 0].mean():>10.4f}{arr[:, 1].mean():>10.4f}{diff.mean():>+10.4f}{diff.min():>+12.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
