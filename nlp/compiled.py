@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -50,17 +51,18 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
     text = _WHITE_SPACES.sub(" ", text)
     ngrams: list[str] = []
     append = ngrams.append
+    extend = ngrams.extend
     for w in text.split():
         w = " " + w + " "
         w_len = len(w)
         for n in range(min_n, max_n + 1):
-            offset = 0
-            append(w[offset : offset + n])
-            while offset + n < w_len:
-                offset += 1
-                append(w[offset : offset + n])
-            if offset == 0:  # a short word is counted once
+            if n >= w_len:  # the whole padded word; a short word is counted once
+                append(w)
                 break
+            if n == 1:
+                extend(w)
+            else:
+                extend([w[i : i + n] for i in range(w_len - n + 1)])
     return ngrams
 
 
@@ -116,15 +118,13 @@ class _Block:
         return _WORD_ANALYZERS[self.analyzer](normalized)
 
     def collect(self, normalized: str, cols: list[int], counts: list[int]) -> int:
-        """Append the global columns and term counts of the known terms of normalised text; return how many."""
-        found: dict[int, int] = {}
-        get = self.vocab.get
-        for term in self.terms(normalized):
-            j = get(term)
-            if j is not None:
-                found[j] = found.get(j, 0) + 1
-        offset = self.offset
-        cols.extend(j + offset for j in found)
+        """Append the block-local columns and term counts of the known terms of normalised text; return how many.
+
+        Counter(map(...)) looks up and counts in C; the caller adds the block's column offset for the whole batch.
+        """
+        found = Counter(map(self.vocab.get, self.terms(normalized)))
+        found.pop(None, None)
+        cols.extend(found)
         counts.extend(found.values())
         return len(found)
 
@@ -203,6 +203,7 @@ class CompiledModel:
         self._idf = np.concatenate([b.idf for b in self.blocks]) if self.blocks else np.empty(0)
         self._block_weight = np.array([b.weight for b in self.blocks], dtype=np.float64)
         self._block_sublinear = np.array([b.sublinear for b in self.blocks], dtype=bool)
+        self._block_offset = np.array([b.offset for b in self.blocks], dtype=np.int64)
 
     @property
     def labels(self) -> dict[str, tuple[str, ...]]:
@@ -256,6 +257,8 @@ class CompiledModel:
     def _features(self, texts: Sequence[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Return (columns, tf-idf values, row pointers) of raw texts, like the fitted FeatureUnion.
 
+        Columns within a row come in block order but not sorted; scipy's CSR product does not need them sorted.
+
         Python only counts known terms; the weighting (sublinear tf, idf, per-block l2 norm and block weight)
         is done for the whole batch at once. normalized=True: the texts already went through normalize().
         """
@@ -268,11 +271,11 @@ class CompiledModel:
             for block in self.blocks:
                 seg_sizes.append(block.collect(norm, cols, counts))
             indptr.append(len(cols))
-        col = np.array(cols, dtype=np.int64)
         tf = np.array(counts, dtype=np.float64)
         n_seg = len(seg_sizes)
         seg = np.repeat(np.arange(n_seg), seg_sizes)
         block_of_seg = np.arange(n_seg) % max(len(self.blocks), 1)
+        col = np.array(cols, dtype=np.int64) + self._block_offset[block_of_seg][seg]
         if self._block_sublinear.any():
             tf = np.where(self._block_sublinear[block_of_seg][seg], np.log(tf) + 1.0, tf)
         val = tf * self._idf[col]
