@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import marshal
+import os
 import re
+import sys
+import tempfile
 import threading
 import unicodedata
 import warnings
+from math import log
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -104,9 +109,14 @@ def _t2s(text: str) -> str:
     if not text:
         return text
     try:
+        converter = _get_converter()
+        # ts() maps character by character, so text without a single mapped character comes back unchanged:
+        # skip the pure-Python walk for it (most messages are simplified already). The check runs in C.
+        if converter.dictionary.ts_characters[0].keys().isdisjoint(text):
+            return text
         # Character-level ts(), not phrase-level t2s(): t2s() rewrites some already-simplified phrases
         # (e.g. "结束" -> "結束", "坏" -> "坯" in context), which corrupts mostly-simplified input.
-        out = _get_converter().ts(text)
+        out = converter.ts(text)
     except Exception:  # noqa: BLE001 - normalisation must never raise
         return text
     return out if isinstance(out, str) else text
@@ -114,6 +124,8 @@ def _t2s(text: str) -> str:
 
 def _strip_controls(text: str) -> str:
     """Replace whitespace controls by spaces and drop other control/format/surrogate/private chars."""
+    if text.isprintable():  # no Cc/Cf/Cs/Co character and no whitespace control: nothing to do
+        return text
     out: list[str] = []
     for ch in text:
         if ch.isascii() and ch.isprintable():
@@ -183,6 +195,31 @@ def _import_jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+def _jieba_cache_path(tok: "jieba.Tokenizer") -> str:
+    """Return where jieba keeps the prefix-dictionary cache of its default dictionary."""
+    return os.path.join(tok.tmp_dir or tempfile.gettempdir(), tok.cache_file or "jieba.cache")
+
+
+def _initialize_tokenizer(tok: "jieba.Tokenizer") -> None:
+    """Initialise jieba's default dictionary, reading its cache file in one go when there is one.
+
+    jieba's own initialize() reads the same file with marshal.load() on a file object, which fetches it in
+    small pieces: about 1.2 s here against 0.25 s for one read plus marshal.loads(). Without a usable
+    cache (first run, or a cache that does not load), jieba's initialize() builds and writes it as usual.
+    """
+    if tok.dictionary is None:  # jieba's default dictionary (DEFAULT_DICT is None)
+        try:
+            with open(_jieba_cache_path(tok), "rb") as fh:
+                freq, total = marshal.loads(fh.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        else:
+            if isinstance(freq, dict) and freq and isinstance(total, int) and total > 0:
+                tok.FREQ, tok.total, tok.initialized = freq, total, True
+                return
+    tok.initialize()
+
+
 def _get_tokenizer() -> "jieba.Tokenizer":
     """Return the private, lazily-initialised jieba tokenizer with the bank user dictionary."""
     global _tokenizer
@@ -194,7 +231,7 @@ def _get_tokenizer() -> "jieba.Tokenizer":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     warnings.simplefilter("ignore", ResourceWarning)
-                    tok.initialize()
+                    _initialize_tokenizer(tok)
                 for line in _read_lexicon(USERDICT_PATH):
                     parts = line.split()
                     word = normalize(parts[0])
@@ -217,13 +254,79 @@ def _is_token(word: str) -> bool:
     """Return True if a jieba piece is a meaningful token (not whitespace or plain punctuation)."""
     if not word or word.isspace():
         return False
-    if word in _TOKEN_KEEP_PUNCT:
+    if word.isalnum() or word in _TOKEN_KEEP_PUNCT:  # (every alphanumeric character is an L*, N* or So one)
         return True
     for ch in word:
         cat = unicodedata.category(ch)
         if cat[0] in "LN" or cat == "So":  # letters, digits, emoji/other symbols
             return True
     return False
+
+
+def cut_no_hmm(text: str) -> list[str]:
+    """Segment text exactly like jieba's ``Tokenizer.cut(text, HMM=False)``, in about half the time.
+
+    jieba builds a DAG of dictionary words for every position, then finds the most probable route
+    backwards. This does both in one backward pass with local names and no generators. Route
+    scores use the same floating-point operations in the same order, and ties go to the longer
+    word, as with jieba's ``max`` over ``(score, end)``. It reuses jieba's own regular expressions.
+    tests/nlp/test_text.py checks that the output equals jieba's on the corpus and on random strings.
+    """
+    tok = _get_tokenizer()
+    jieba = sys.modules["jieba"]
+    re_han, re_skip, re_eng = jieba.re_han_default, jieba.re_skip_default, jieba.re_eng
+    get = tok.FREQ.get
+    logtotal = log(tok.total)
+    out: list[str] = []
+    append = out.append
+    for blk in re_han.split(text):
+        if not blk:
+            continue
+        if not re_han.match(blk):
+            for piece in re_skip.split(blk):
+                if re_skip.match(piece):
+                    append(piece)
+                else:
+                    out.extend(piece)
+            continue
+        n = len(blk)
+        score = [0.0] * (n + 1)
+        end = [0] * (n + 1)
+        for idx in range(n - 1, -1, -1):
+            best = None
+            best_end = idx
+            i = idx
+            frag = blk[idx]
+            while i < n:
+                freq = get(frag)
+                if freq is None:
+                    break
+                if freq:
+                    value = log(freq) - logtotal + score[i + 1]
+                    if best is None or value >= best:
+                        best, best_end = value, i
+                i += 1
+                frag = blk[idx : i + 1]
+            if best is None:
+                best = log(get(blk[idx]) or 1) - logtotal + score[idx + 1]
+            score[idx] = best
+            end[idx] = best_end
+        x = 0
+        buf = ""
+        while x < n:
+            y = end[x] + 1
+            word = blk[x:y]
+            if y - x == 1 and re_eng.match(word):
+                buf += word
+            else:
+                if buf:
+                    append(buf)
+                    buf = ""
+                append(word)
+            x = y
+        if buf:
+            append(buf)
+    return out
 
 
 def tokenize_normalized(text: str) -> list[str]:
@@ -235,7 +338,7 @@ def tokenize_normalized(text: str) -> list[str]:
     # No HMM pass for unknown words: it took ~40% of jieba's time, and on 5-fold CV (3 fresh seeds, 11,611
     # training messages) the classifier was as good without it (type +0.001, category +0.001): the char
     # n-gram blocks already see the characters that HMM would have merged into new words.
-    for word in _get_tokenizer().cut(text, HMM=False):
+    for word in cut_no_hmm(text):
         word = word.strip()
         if not _is_token(word) or word in stops:
             continue

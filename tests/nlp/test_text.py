@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from nlp import normalize, tokenize
 from nlp.text import stopwords, to_halfwidth
 
@@ -89,3 +92,95 @@ def test_tokenizer_can_be_built_before_the_converter() -> None:
     code = "from nlp.text import _get_tokenizer; print(len(list(_get_tokenizer().cut('手机银行'))))"
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+
+
+# --------------------------------------------------------------------------- fast paths equal the slow ones
+
+_MIXED = st.text(
+    alphabet=st.sampled_from(list("手機银行轉賬账户凍結冻结卡ATM APP 12345,.!?？！\r\n\t\u3000\u00a0\u200b😀👍營業部营业部"
+                                  "abcXYZ-_.%#&+~") + ["\x00", "\x85", "\u2028", "\ue000"]),
+    max_size=60,
+)
+
+
+def _corpus_texts() -> list[str]:
+    from nlp import load_corpus
+
+    corpus = load_corpus()
+    return [e.normalized for e in corpus.train[::7] + corpus.heldout]
+
+
+def test_cut_no_hmm_equals_jieba_on_the_corpus() -> None:
+    from nlp.text import _get_tokenizer, cut_no_hmm
+
+    tok = _get_tokenizer()
+    texts = _corpus_texts()
+    assert len(texts) > 3000
+    for text in texts:
+        assert cut_no_hmm(text) == list(tok.cut(text, HMM=False)), text
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED)
+def test_cut_no_hmm_equals_jieba_on_any_text(text: str) -> None:
+    from nlp.text import _get_tokenizer, cut_no_hmm
+
+    assert cut_no_hmm(text) == list(_get_tokenizer().cut(text, HMM=False))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED)
+def test_t2s_shortcut_equals_the_converter(text: str) -> None:
+    from nlp.text import _get_converter, _t2s
+
+    assert _t2s(text) == (_get_converter().ts(text) if text else text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED)
+def test_strip_controls_leaves_printable_text_alone_and_cleans_the_rest(text: str) -> None:
+    import unicodedata
+
+    from nlp.text import _strip_controls
+
+    out = _strip_controls(text)
+    if text.isprintable():
+        assert out == text
+    assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in out)
+    assert out.replace(" ", "") == "".join(
+        ch for ch in text if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co"} and ch not in "\u2028\u2029"
+    ).replace(" ", "")
+
+
+def test_jieba_cache_is_read_in_one_go_and_a_bad_cache_falls_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """First start builds jieba's cache; the next start reads it; a corrupt cache is rebuilt. Same tokens each time."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import jieba, nlp.text as t\n"
+        "tok = t._get_tokenizer()\n"
+        "ref = jieba.Tokenizer(); ref.initialize()\n"
+        "print(tok.FREQ.keys() >= ref.FREQ.keys(), len(tok.FREQ) - len(ref.FREQ) < 1000, "
+        "'|'.join(t.cut_no_hmm('我想问一下手机银行转账限额怎么调整')))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    cache = tmp_path / "jieba.cache"
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    first = run()  # no cache yet: jieba builds and writes it
+    assert cache.is_file()
+    second = run()  # read with one read + marshal.loads
+    cache.write_bytes(b"not a marshal stream")
+    third = run()  # unreadable: jieba's initialize() rebuilds it
+    assert first == second == third
+    assert first.startswith("True True ") and "手机银行" in first.split()[-1].split("|")
+    assert cache.read_bytes() != b"not a marshal stream"
