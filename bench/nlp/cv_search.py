@@ -477,6 +477,18 @@ ROUNDS["r6"] = {
 }
 
 
+# Round 7: after the two boundary rounds (18,713 training messages), fresh seeds (--seeds 10 11): with twice the
+# data of round 6, does a weaker regularisation (C) or heavier clause blocks now pay?
+_LF7 = [Cl("last", "char", 1, 2, end=False, weight=0.7), Cl("first", "char", 1, 2, end=False, weight=0.7)]
+_PROD = [block(("words", True, True, False)), C(1, 2)] + _LFn
+ROUNDS["r7"] = {
+    "prod svc C0.5": (_PROD, svc()),
+    "prod svc C1": (_PROD, svc(C=1.0)),
+    "prod svc C2": (_PROD, svc(C=2.0)),
+    "W2+C12+LF x0.7 svc C0.5": ([block(("words", True, True, False)), C(1, 2)] + _LF7, svc()),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--round", default="r1", choices=sorted(ROUNDS))
