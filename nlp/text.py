@@ -83,6 +83,7 @@ _TOKEN_KEEP_PUNCT = frozenset({"!", "?"})
 
 _lock = threading.RLock()  # re-entrant: building the tokenizer normalises its dictionary (converter)
 _converter = None
+_mapped_chars = None  # keys view of the converter's character table, set with _converter
 _tokenizer: "jieba.Tokenizer | None" = None
 _stopwords: frozenset[str] | None = None
 
@@ -94,13 +95,18 @@ def to_halfwidth(text: str) -> str:
 
 def _get_converter():  # type: ignore[no-untyped-def]
     """Return the process-wide traditional-to-simplified converter (lazily built)."""
-    global _converter
+    global _converter, _mapped_chars
     if _converter is None:
         with _lock:
             if _converter is None:
                 from opencc_purepy import OpenCC
 
-                _converter = OpenCC("t2s")
+                converter = OpenCC("t2s")
+                try:  # the characters ts() maps (opencc_purepy's table); None: always call ts()
+                    _mapped_chars = converter.dictionary.ts_characters[0].keys()
+                except (AttributeError, IndexError, TypeError):
+                    _mapped_chars = None
+                _converter = converter
     return _converter
 
 
@@ -112,7 +118,7 @@ def _t2s(text: str) -> str:
         converter = _get_converter()
         # ts() maps character by character, so text without a single mapped character comes back unchanged:
         # skip the pure-Python walk for it (most messages are simplified already). The check runs in C.
-        if converter.dictionary.ts_characters[0].keys().isdisjoint(text):
+        if _mapped_chars is not None and _mapped_chars.isdisjoint(text):
             return text
         # Character-level ts(), not phrase-level t2s(): t2s() rewrites some already-simplified phrases
         # (e.g. "结束" -> "結束", "坏" -> "坯" in context), which corrupts mostly-simplified input.

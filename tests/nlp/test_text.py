@@ -184,3 +184,13 @@ def test_jieba_cache_is_read_in_one_go_and_a_bad_cache_falls_back(tmp_path) -> N
     assert first == second == third
     assert first.startswith("True True ") and "手机银行" in first.split()[-1].split("|")
     assert cache.read_bytes() != b"not a marshal stream"
+
+
+def test_t2s_without_the_character_table_still_converts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """If opencc_purepy stops exposing its table, every text goes through ts() instead of being skipped."""
+    import nlp.text as text_module
+
+    text_module._get_converter()
+    monkeypatch.setattr(text_module, "_mapped_chars", None)
+    assert text_module._t2s("手機銀行轉賬") == "手机银行转账"
+    assert text_module._t2s("手机银行") == "手机银行"
