@@ -7,7 +7,8 @@ the comparison is not flattered by messages written like the additions. The held
 
     .venv/bin/python bench/nlp/cv_additions.py --base-ref HEAD --seeds 7 8 9
 
-Features and classifier are the production ones (nlp.model.DEFAULT_CONFIG, via bench/nlp/cv_search.py).
+Features and classifier are the production ones (cv_search.PRODUCTION blocks, LinearSVC C = 10/20 with sigmoid
+calibration as in nlp.model.DEFAULT_CONFIG).
 """
 
 from __future__ import annotations
@@ -36,10 +37,6 @@ from nlp import load_corpus  # noqa: E402
 from nlp.corpus import CATEGORIES  # noqa: E402
 from nlp.model import HEADS  # noqa: E402
 
-# The production feature blocks (nlp.model.DEFAULT_CONFIG): word uni+bigrams without jieba's HMM, char 1-2-grams,
-# first/last-clause char 1-2-grams x0.5; LinearSVC C = 10/20 with sigmoid calibration.
-PRODUCTION = [cs.block(("words", True, True, False)), cs.C(1, 2),
-              cs.Cl("last", "char", 1, 2, end=False, weight=0.5), cs.Cl("first", "char", 1, 2, end=False, weight=0.5)]
 
 
 def corpus_at(ref: str) -> list:
@@ -88,7 +85,7 @@ def main() -> int:
             variants = {"base": train_idx, "with additions": np.concatenate([train_idx, extra])}
             scores = {}
             for name, idx in variants.items():
-                x_tr, x_te = cs.fold_matrices(terms, PRODUCTION, idx, test_idx)
+                x_tr, x_te = cs.fold_matrices(terms, cs.PRODUCTION, idx, test_idx)
                 for head in HEADS:
                     clf = cs.svc()()
                     clf.fit(x_tr, labels[head][idx])

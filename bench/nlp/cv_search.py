@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from nlp import load_corpus  # noqa: E402
 from nlp.compiled import char_wb_ngrams, clauses  # noqa: E402
 from nlp.model import HEADS, RANDOM_STATE  # noqa: E402
-from nlp.text import _get_tokenizer, _is_token  # noqa: E402
+from nlp.text import _get_tokenizer, _is_token, tokenize_normalized  # noqa: E402
 
 FOLDS = 5
 
@@ -78,8 +78,8 @@ def words_hmm(text: str) -> list[str]:
 
 
 def words_no_hmm(text: str) -> list[str]:
-    """jieba tokens without the HMM pass, stop words removed (= nlp.text.tokenize_normalized since round 6)."""
-    return _words(text, False)
+    """jieba tokens without the HMM pass, stop words removed: production's tokeniser since round 6."""
+    return tokenize_normalized(text)
 
 
 def with_bigrams(tokens: list[str]) -> list[str]:
@@ -468,23 +468,25 @@ ROUNDS["r5"] = {
 # Round 6: the final corpus (11,611 training messages, both intake rounds) on FRESH fold seeds (--seeds 4 5 6):
 # does the clause-block change hold, and do C or min_df 2 (a smaller artefact) change anything?
 _LFn = [Cl("last", "char", 1, 2, end=False, weight=0.5), Cl("first", "char", 1, 2, end=False, weight=0.5)]
+# The production blocks since round 6 (nlp.model.DEFAULT_CONFIG): word uni+bigrams without jieba's HMM, char
+# 1-2-grams, first/last-clause char 1-2-grams x0.5 (also used by bench/nlp/cv_additions.py).
+PRODUCTION = [block(("words", True, True, False)), C(1, 2)] + _LFn
 ROUNDS["r6"] = {
     "W2+C12 svc C0.5": (_W2C12, svc()),
     "W2+C12+LF x0.5 svc C0.5": (_W2C12 + _LFn, svc()),
     "W2+C12+LF x0.5 svc C1": (_W2C12 + _LFn, svc(C=1.0)),
     "W2md2+C12+LF x0.5 svc C0.5": ([block(("words", True, True), min_df=2), C(1, 2)] + _LFn, svc()),
-    "W2noHMM+C12+LF x0.5 svc C0.5": ([block(("words", True, True, False)), C(1, 2)] + _LFn, svc()),
+    "W2noHMM+C12+LF x0.5 svc C0.5": (PRODUCTION, svc()),
 }
 
 
 # Round 7: after the two boundary rounds (18,713 training messages), fresh seeds (--seeds 10 11): with twice the
 # data of round 6, does a weaker regularisation (C) or heavier clause blocks now pay?
 _LF7 = [Cl("last", "char", 1, 2, end=False, weight=0.7), Cl("first", "char", 1, 2, end=False, weight=0.7)]
-_PROD = [block(("words", True, True, False)), C(1, 2)] + _LFn
 ROUNDS["r7"] = {
-    "prod svc C0.5": (_PROD, svc()),
-    "prod svc C1": (_PROD, svc(C=1.0)),
-    "prod svc C2": (_PROD, svc(C=2.0)),
+    "prod svc C0.5": (PRODUCTION, svc()),
+    "prod svc C1": (PRODUCTION, svc(C=1.0)),
+    "prod svc C2": (PRODUCTION, svc(C=2.0)),
     "W2+C12+LF x0.7 svc C0.5": ([block(("words", True, True, False)), C(1, 2)] + _LF7, svc()),
 }
 
