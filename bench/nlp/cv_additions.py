@@ -19,9 +19,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -34,25 +32,16 @@ for _path in (ROOT, ROOT / "bench" / "nlp"):
 
 import cv_search as cs  # noqa: E402
 from nlp import load_corpus  # noqa: E402
-from nlp.corpus import CATEGORIES  # noqa: E402
 from nlp.model import HEADS  # noqa: E402
-
-
-
-def corpus_at(ref: str) -> list:
-    """Return the training examples of data/corpus as of a git revision."""
-    with tempfile.TemporaryDirectory() as tmp:
-        for category in CATEGORIES:
-            blob = subprocess.run(["git", "show", f"{ref}:data/corpus/{category}.tsv"], cwd=ROOT, check=True,
-                                  capture_output=True).stdout
-            Path(tmp, f"{category}.tsv").write_bytes(blob)
-        return load_corpus(tmp).train
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-ref", default="HEAD", help="git revision of data/corpus before the intake")
     parser.add_argument("--seeds", type=int, nargs="*", default=[7, 8, 9])
+    parser.add_argument("--old-weights", type=float, nargs="*", default=None,
+                        help="instead of base vs. additions: train on old + added rows with the old training rows "
+                             "weighted by each factor (the first is the reference), all scored on old test rows")
     args = parser.parse_args()
     try:
         from threadpoolctl import threadpool_limits
@@ -63,7 +52,7 @@ def main() -> int:
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    old = corpus_at(args.base_ref)
+    old = cs.corpus_at(args.base_ref)
     old_norms = {e.normalized for e in old}
     added = [e for e in load_corpus().train if e.normalized not in old_norms]
     examples = old + added
@@ -82,23 +71,33 @@ def main() -> int:
     for seed in args.seeds:
         splitter = StratifiedKFold(n_splits=cs.FOLDS, shuffle=True, random_state=seed)
         for train_idx, test_idx in splitter.split(np.zeros(n_old), strata):
-            variants = {"base": train_idx, "with additions": np.concatenate([train_idx, extra])}
+            both = np.concatenate([train_idx, extra])
+            if args.old_weights:
+                variants = {f"old x{w:g}": (both, np.concatenate([np.full(len(train_idx), w), np.ones(len(extra))]))
+                            for w in args.old_weights}
+            else:
+                variants = {"base": (train_idx, None), "with additions": (both, None)}
             scores = {}
-            for name, idx in variants.items():
-                x_tr, x_te = cs.fold_matrices(terms, cs.PRODUCTION, idx, test_idx)
+            matrices = {}
+            for name, (idx, weights) in variants.items():
+                if id(idx) not in matrices:  # weight variants share one feature fit
+                    matrices[id(idx)] = cs.fold_matrices(terms, cs.PRODUCTION, idx, test_idx)
+                x_tr, x_te = matrices[id(idx)]
                 for head in HEADS:
                     clf = cs.svc()()
-                    clf.fit(x_tr, labels[head][idx])
+                    clf.fit(x_tr, labels[head][idx], sample_weight=weights)
                     pred = clf.predict(x_te)
                     scores[(name, head)] = f1_score(labels[head][test_idx], pred, average="macro")
             for head in HEADS:
-                results[head].append((scores[("base", head)], scores[("with additions", head)]))
+                results[head].append(tuple(scores[(name, head)] for name in variants))
         print(f"seed {seed} done", flush=True)
-    print(f"{'head':<10}{'base':>10}{'+added':>10}{'diff':>10}{'worst fold':>12}")
+    names = list(variants)
+    print(f"{'head':<10}{'variant':<16}{'macro-F1':>10}{'diff':>10}{'worst fold':>12}")
     for head in HEADS:
         arr = np.array(results[head])
-        diff = arr[:, 1] - arr[:, 0]
-        print(f"{head:<10}{arr[:, 0].mean():>10.4f}{arr[:, 1].mean():>10.4f}{diff.mean():>+10.4f}{diff.min():>+12.4f}")
+        for col, name in enumerate(names):
+            diff = arr[:, col] - arr[:, 0]
+            print(f"{head:<10}{name:<16}{arr[:, col].mean():>10.4f}{diff.mean():>+10.4f}{diff.min():>+12.4f}")
     return 0
 
 
