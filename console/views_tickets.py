@@ -182,6 +182,19 @@ def reopen(number: str) -> Response:
                       success="工单已重新打开，期限已重新计算", back=_back(number))
 
 
+@bp.post("/tickets/<number>/pending")
+def pending(number: str) -> Response:
+    return run_action(lambda: actions.wait_for_customer(db(), runtime=runtime(), staff=staff(), number=number,
+                                                        now=now()),
+                      success="工单已设为等待客户回复，期限计时已暂停；客户回复后自动恢复", back=_back(number))
+
+
+@bp.post("/tickets/<number>/resume")
+def resume(number: str) -> Response:
+    return run_action(lambda: actions.resume_work(db(), runtime=runtime(), staff=staff(), number=number, now=now()),
+                      success="工单已恢复处理，期限已顺延暂停的时长", back=_back(number))
+
+
 @bp.post("/tickets/<number>/revisit")
 def revisit(number: str) -> Response:
     raw = request.form.get("satisfaction", "").strip()

@@ -123,6 +123,8 @@ class Ticket(Base):
     first_reply_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set while the ticket waits for the customer (pending): the deadlines' clocks are stopped since then.
+    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

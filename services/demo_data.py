@@ -168,6 +168,8 @@ def generate(session: Session, *, cfg: Any, tickets: int, quarters: int, seed: i
         resolution_due = created + timedelta(hours=resolution_h)
         open_now = status in ("new", "open", "pending")
         escalation_at = None
+        # Pending since the team's reply: its clocks are stopped (services.sla.pause_deadlines).
+        paused_at = replied_at if status == "pending" else None
         if open_now:
             escalation_at = resolution_due if replied_at is not None else min(first_due, resolution_due)
         tid = next_ticket + i
@@ -179,7 +181,7 @@ def generate(session: Session, *, cfg: Any, tickets: int, quarters: int, seed: i
             "team": routing.get(category), "priority": priority, "urgent_reasons": [], "status": status,
             "text": body, "created_at": created, "updated_at": closed_at or resolved_at or replied_at or created,
             "first_reply_due_at": None if replied_at is not None else first_due, "resolution_due_at": resolution_due,
-            "escalation_at": escalation_at, "first_replied_at": replied_at, "resolved_at": resolved_at,
+            "escalation_at": escalation_at, "sla_paused_at": paused_at, "first_replied_at": replied_at, "resolved_at": resolved_at,
             "closed_at": closed_at, "reopen_count": reopen_count, "merged_into_id": None,
         })
         message_rows.append({"customer_id": customer["id"], "ticket_id": tid, "direction": "in", "channel": channel,

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, DailyDigest, Ticket
@@ -39,12 +39,14 @@ def team_figures(session: Session, *, teams: list[str], now: datetime, day_end: 
                  unassigned_to: str | None) -> list[TeamFigures]:
     """Counts over open tickets; tickets without a team are reported to `unassigned_to` (triage)."""
     team_key = func.coalesce(Ticket.team, "") if unassigned_to else Ticket.team
+    running = Ticket.sla_paused_at.is_(None)
     rows = session.execute(
         select(
             team_key,
             func.count(),
-            func.sum(case((Ticket.escalation_at.between(now, day_end), 1), else_=0)),
-            func.sum(case((Ticket.escalation_at < now, 1), else_=0)),
+            # Pending tickets' clocks are stopped: neither due today nor breached.
+            func.sum(case((and_(running, Ticket.escalation_at.between(now, day_end)), 1), else_=0)),
+            func.sum(case((and_(running, Ticket.escalation_at < now), 1), else_=0)),
         )
         .where(Ticket.status.in_([s.value for s in OPEN_STATUSES]))
         .group_by(team_key)

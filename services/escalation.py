@@ -109,7 +109,8 @@ def escalate_overdue_tickets(
     after: tuple[datetime, int] | None = None
     while True:
         with transaction(sessions) as session:
-            query = select(*_COLUMNS).where(Ticket.escalation_at <= horizon)
+            # A ticket waiting for the customer has its clocks stopped (services.sla.pause_deadlines).
+            query = select(*_COLUMNS).where(Ticket.escalation_at <= horizon, Ticket.sla_paused_at.is_(None))
             if after is not None:
                 # Keyset paging; the plain lower bound lets the index skip the pages already done.
                 query = query.where(Ticket.escalation_at >= after[0],

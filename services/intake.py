@@ -25,7 +25,26 @@ MEDIA_LABELS = {
 
 
 def followup_ticket(session: Session, *, customer_id: int, now: datetime, cfg: Any) -> Ticket | None:
-    """The open ticket the customer wrote to within conversations.followup_window_minutes, if any."""
+    """The ticket a free-text message continues, if any.
+
+    The open ticket the customer wrote to within conversations.followup_window_minutes; failing that, the
+    ticket on which the team is waiting for this customer's answer (pending since at most
+    conversations.pending_answer_hours), so the answer reaches it and ends the wait.
+    """
+    recent = _recently_written_ticket(session, customer_id=customer_id, now=now, cfg=cfg)
+    if recent is not None:
+        return recent
+    wait = timedelta(hours=float(cfg.get("conversations.pending_answer_hours", 168)))
+    return session.scalars(
+        select(Ticket)
+        .where(Ticket.customer_id == customer_id, Ticket.status == TicketStatus.PENDING.value,
+               Ticket.sla_paused_at >= now - wait)
+        .order_by(Ticket.sla_paused_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _recently_written_ticket(session: Session, *, customer_id: int, now: datetime, cfg: Any) -> Ticket | None:
     window = timedelta(minutes=float(cfg.get("conversations.followup_window_minutes", 30)))
     last_in = (
         select(Message.ticket_id, func.max(Message.created_at).label("last_at"))
@@ -96,7 +115,8 @@ def append_to_ticket(session: Session, *, runtime: Runtime, ticket: Ticket, mess
     ticket.updated_at = now
     if ticket.status == TicketStatus.PENDING.value:
         # The team was waiting for the customer: the answer is in.
-        transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor="customer")
+        transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor="customer",
+                   sla=runtime.cfg.section("sla"))
     if ticket.type is None and text:
         # The ticket began with a picture or a voice note; the first words classify it.
         apply_classification(session, ticket=ticket, classification=classify(session, runtime=runtime, text=text),

@@ -112,6 +112,13 @@ class QueuePage:
     total_capped: bool
 
 
+def time_left(ticket: Ticket, now: datetime) -> float | None:
+    """Until the earliest running deadline; None when there is none or its clock is stopped (pending)."""
+    if ticket.escalation_at is None or ticket.sla_paused_at is not None:
+        return None
+    return (ticket.escalation_at - now).total_seconds()
+
+
 def sla_state(seconds_left: float | None, cfg: Any) -> str:
     if seconds_left is None:
         return "none"
@@ -200,7 +207,7 @@ def queue_page(session: Session, *, staff: Staff, cfg: Any, filters: QueueFilter
     assignees = _usernames(session, {t.assignee_id for t in rows if t.assignee_id})
     items = []
     for ticket in rows:
-        left = (ticket.escalation_at - now).total_seconds() if ticket.escalation_at else None
+        left = time_left(ticket, now)
         items.append(QueueItem(ticket=ticket, branch_name=ticket.branch.name if ticket.branch else "—",
                                assignee=assignees.get(ticket.assignee_id) if ticket.assignee_id else None,
                                seconds_left=left, sla_state=sla_state(left, cfg)))
@@ -274,7 +281,7 @@ def ticket_view(session: Session, *, staff: Staff, cfg: Any, number: str, now: d
     customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     merged_into = session.scalar(select(Ticket.number).where(Ticket.id == ticket.merged_into_id)) \
         if ticket.merged_into_id else None
-    left = (ticket.escalation_at - now).total_seconds() if ticket.escalation_at else None
+    left = time_left(ticket, now)
     channel = reply_channel(ticket, customer)
     reachable = channel is Channel.APP or (channel is Channel.WECHAT and customer is not None and customer.subscribed)
     return TicketView(
@@ -323,6 +330,7 @@ def queue_summary(session: Session, *, staff: Staff, cfg: Any, now: datetime, da
     by_status = dict(session.execute(select(Ticket.status, func.count()).where(scope, is_open)
                                      .group_by(Ticket.status)).all())
     warn = timedelta(hours=float(cfg.get("console.sla_warn_hours", 2)))
+    running = Ticket.sla_paused_at.is_(None)  # pending tickets' clocks are stopped: neither breached nor due
     by_category: dict[str, int] = {}
     for category, n in session.execute(select(Ticket.category, func.count()).where(scope, is_open)
                                        .group_by(Ticket.category)):
@@ -333,8 +341,8 @@ def queue_summary(session: Session, *, staff: Staff, cfg: Any, now: datetime, da
         .group_by(Ticket.branch_id, Branch.name))}
     return QueueSummary(
         open_by_status={s: int(by_status.get(s, 0)) for s in OPEN_VALUES},
-        breached=count(is_open, Ticket.escalation_at < now),
-        due_soon=count(is_open, Ticket.escalation_at >= now, Ticket.escalation_at < now + warn),
+        breached=count(is_open, running, Ticket.escalation_at < now),
+        due_soon=count(is_open, running, Ticket.escalation_at >= now, Ticket.escalation_at < now + warn),
         triage=count(is_open, Ticket.needs_triage.is_(True)),
         # Listing every status lets the (status, created_at) index serve the range.
         created_today=count(Ticket.status.in_([st.value for st in TicketStatus]), Ticket.created_at >= day_start),

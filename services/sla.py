@@ -45,6 +45,37 @@ def record_staff_reply(ticket: Ticket, *, now: datetime) -> None:
     refresh_escalation_at(ticket)
 
 
+def pause_deadlines(ticket: Ticket, *, now: datetime) -> None:
+    """The ticket waits for the customer: its clocks stop, and nothing escalates while they are stopped.
+
+    `escalation_at` keeps the frozen deadline, so the queue still lists the ticket in deadline order; the
+    escalation sweep, the queue's countdown and the breach counts skip tickets whose clocks are stopped.
+    """
+    if ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+
+
+def resume_deadlines(ticket: Ticket, *, now: datetime, sla: Mapping[str, Any] | None) -> None:
+    """The wait is over: every deadline that was still running when the clock stopped moves on by the pause.
+
+    The pause is counted in the team's working time when it has a business calendar, else in wall-clock
+    time. A deadline that had already passed before the pause stays where it is: its escalations have
+    fired, and a moved deadline would fire them again.
+    """
+    paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
+    if paused_at is not None and now > paused_at:
+        calendar = calendar_for_team(sla, ticket.team) if sla is not None else None
+        for attr in ("first_reply_due_at", "resolution_due_at"):
+            due = getattr(ticket, attr)
+            if due is None or due <= paused_at:
+                continue
+            if calendar is None:
+                setattr(ticket, attr, due + (now - paused_at))
+            else:
+                setattr(ticket, attr, calendar.add_working_time(now, calendar.working_time_between(paused_at, due)))
+    refresh_escalation_at(ticket)
+
+
 def refresh_escalation_at(ticket: Ticket) -> None:
     """escalation_at = the earliest deadline still running (indexed; the sweep's range key)."""
     if TicketStatus(ticket.status) not in OPEN_STATUSES:

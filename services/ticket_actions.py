@@ -259,15 +259,37 @@ def resolve(session: Session, *, runtime: Runtime, staff: Staff, number: str, no
     _resolution_check(session, runtime=runtime, ticket=ticket, now=now)
 
 
+def _move(session: Session, *, runtime: Runtime, staff: Staff, number: str, now: datetime,
+          allowed: tuple[TicketStatus, ...], refusal: str, to: TicketStatus, action: str) -> None:
+    """A staff status change from one of `allowed` to `to`, audited; anything else is refused unchanged."""
+    ticket = get_ticket(session, staff=staff, cfg=runtime.cfg, number=number, for_update=True)
+    if TicketStatus(ticket.status) not in allowed:
+        raise InputError(refusal)
+    transition(session, ticket=ticket, to=to, now=now, actor=staff.username, sla=runtime.cfg.section("sla"))
+    audit.record(session, actor=staff.username, action=action, now=now, target_type="ticket",
+                 target_id=ticket.number)
+
+
 def reopen(session: Session, *, runtime: Runtime, staff: Staff, number: str, now: datetime) -> None:
     """Back to open with fresh deadlines."""
-    ticket = get_ticket(session, staff=staff, cfg=runtime.cfg, number=number, for_update=True)
-    if ticket.status != TicketStatus.RESOLVED.value:
-        raise InputError("只有已解决的工单可以重新打开")
-    transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor=staff.username,
-               sla=runtime.cfg.section("sla"))
-    audit.record(session, actor=staff.username, action="ticket.reopen", now=now, target_type="ticket",
-                 target_id=ticket.number)
+    _move(session, runtime=runtime, staff=staff, number=number, now=now, allowed=(TicketStatus.RESOLVED,),
+          refusal="只有已解决的工单可以重新打开", to=TicketStatus.OPEN, action="ticket.reopen")
+
+
+def wait_for_customer(session: Session, *, runtime: Runtime, staff: Staff, number: str, now: datetime) -> None:
+    """Pending: the team waits for the customer, and the ticket's deadlines stop until the wait ends.
+
+    A message from the customer ends the wait by itself (back to open); so does `resume_work`.
+    """
+    _move(session, runtime=runtime, staff=staff, number=number, now=now,
+          allowed=(TicketStatus.NEW, TicketStatus.OPEN), refusal="只有待处理或处理中的工单可以设为等待客户回复",
+          to=TicketStatus.PENDING, action="ticket.pending")
+
+
+def resume_work(session: Session, *, runtime: Runtime, staff: Staff, number: str, now: datetime) -> None:
+    """End the wait without the customer: open again, deadlines moved on by the time they were stopped."""
+    _move(session, runtime=runtime, staff=staff, number=number, now=now, allowed=(TicketStatus.PENDING,),
+          refusal="只有等待客户回复的工单可以恢复处理", to=TicketStatus.OPEN, action="ticket.resume")
 
 
 def record_revisit(session: Session, *, runtime: Runtime, staff: Staff, number: str, method: str, outcome: str,

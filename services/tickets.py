@@ -24,7 +24,7 @@ from models import (
     TicketStatus,
 )
 from services import messages as message_log
-from services.sla import apply_deadlines, refresh_escalation_at
+from services.sla import apply_deadlines, pause_deadlines, refresh_escalation_at, resume_deadlines
 
 
 class TransitionError(ValueError):
@@ -151,6 +151,12 @@ def transition(session: Session, *, ticket: Ticket, to: TicketStatus, now: datet
             apply_deadlines(ticket, sla=sla, start=now)
     ticket.status = to.value
     ticket.updated_at = now
+    if to is TicketStatus.PENDING:
+        pause_deadlines(ticket, now=now)  # waiting for the customer: the bank's clocks stop
+    elif current is TicketStatus.PENDING:
+        if to is TicketStatus.OPEN:
+            resume_deadlines(ticket, now=now, sla=sla)
+        ticket.sla_paused_at = None
     refresh_escalation_at(ticket)
     add_event(session, ticket=ticket, kind="status", now=now, actor=actor,
               data={"from": current.value, "to": to.value})

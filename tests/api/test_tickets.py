@@ -95,7 +95,17 @@ def test_a_reply_answers_a_pending_ticket(app_user: Any, runtime: Any) -> None:
     user = app_user()
     number = user.submit("想咨询大额存单利率").json["number"]
     move(runtime, number, TicketStatus.PENDING)
+    with runtime.sessions() as s:
+        waiting = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+    assert waiting.sla_paused_at is not None
     assert user.reply(number, "我想存三年期的").json["status"] == "open"
+    with runtime.sessions() as s:
+        answered = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        paused_for = s.scalars(select(TicketEvent.created_at).where(TicketEvent.kind == "status")
+                               .order_by(TicketEvent.id.desc())).first() - waiting.sla_paused_at
+    # The wait ended with the customer's answer: the clock runs again, moved on by the time it was stopped.
+    assert answered.sla_paused_at is None
+    assert answered.resolution_due_at == waiting.resolution_due_at + paused_for
 
 
 def test_a_reply_reopens_a_resolved_ticket_with_a_fresh_deadline(app_user: Any, runtime: Any) -> None:

@@ -13,7 +13,7 @@ from models import AuditLog, CategoryCorrection, Message, OfflineFeedback, Ticke
 from services import ticket_actions as actions
 from services.access import InputError
 from services.offline import submit_offline
-from services.queue import ticket_view
+from services.queue import queue_summary, ticket_view
 from services.runtime import build_runtime
 from tests.console.conftest import Bank, console_config
 
@@ -259,3 +259,24 @@ def test_escalations_show_on_the_ticket_page(bank: Bank, staff_client: Any) -> N
     assert fired.fired >= 1
     page = staff_client("agent").get(f"/tickets/{number}").get_data(as_text=True)
     assert "entry-escalation" in page and "超时升级：首次答复超时" in page
+
+
+def test_a_waiting_ticket_is_neither_breached_nor_due_soon(bank: Bank) -> None:
+    overdue = bank.ticket(created_at=bank.now - timedelta(hours=80))  # both deadlines long past
+    waiting = bank.ticket(created_at=bank.now - timedelta(hours=80))
+
+    def summary() -> Any:
+        with bank.session() as s:
+            return queue_summary(s, staff=bank.staff(s, "admin"), cfg=bank.runtime.cfg, now=bank.now,
+                                 day_start=bank.now - timedelta(hours=1))
+
+    assert summary().breached == 2
+    with bank.session() as s:
+        actions.wait_for_customer(s, runtime=bank.runtime, staff=bank.staff(s, "agent"), number=waiting,
+                                  now=bank.now)
+    counts = summary()
+    assert (counts.breached, counts.open_by_status["pending"]) == (1, 1)
+    with bank.session() as s:
+        view = ticket_view(s, staff=bank.staff(s, "agent"), cfg=bank.runtime.cfg, number=waiting, now=bank.now)
+    assert view.seconds_left is None and view.sla_state == "none"
+    assert bank.get(overdue).status == "new"

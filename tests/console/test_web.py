@@ -4,12 +4,13 @@ tickets, admin-only pages, and the ticket actions as forms."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from models import AuditLog, CategoryCorrection, Message, Revisit, StaffSession, Ticket
+from models import AuditLog, CategoryCorrection, Message, Revisit, StaffSession, Ticket, TicketEvent
 from tests.console.conftest import PASSWORD, Bank, StaffClient
 
 
@@ -306,3 +307,75 @@ def test_simulator_menu_and_branch_qr_reach_the_webhook(bank: Bank, staff_client
     bad = user.client.post("/console/simulator/send", json={"openid": "bad id!", "action": "text", "value": "x"},
                            headers={"X-CSRF-Token": user.csrf})
     assert bad.status_code == 400
+
+
+def test_waiting_for_the_customer_pauses_the_deadline_until_they_write(bank: Bank, staff_client: Any,
+                                                                       warm_analyzer: Any) -> None:
+    """等待客户回复 stops the resolution clock; the customer's next WeChat message (through the real
+    webhook) ends the wait, and the deadline moves on by exactly the time the clock was stopped."""
+    openid = "oWaitingCustomer00000000000001"
+    number = bank.ticket(openid=openid, created_at=bank.now - timedelta(hours=10))
+    reply_due, due = bank.get(number).first_reply_due_at, bank.get(number).resolution_due_at
+    user = staff_client("agent")
+    assert "等待客户回复" in user.get(f"/tickets/{number}").get_data(as_text=True)
+    assert user.post(f"/tickets/{number}/pending").status_code == 302
+    waiting = bank.get(number)
+    assert waiting.status == "pending" and waiting.sla_paused_at is not None
+    page = user.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "期限计时已暂停" in page and "起暂停计时" in page and "恢复处理" in page
+    queue = user.get("/queue").get_data(as_text=True)  # still listed, with its status instead of a countdown
+    row = queue[queue.index(f'data-number="{number}"'):]
+    assert 'class="badge sla-none">待客户回复<' in row[:row.index("</tr>")]
+
+    before = bank.history()
+    user.post(f"/tickets/{number}/pending")  # already waiting: refused, nothing written
+    assert "只有待处理或处理中的工单可以设为等待客户回复" in user.get(f"/tickets/{number}").get_data(as_text=True)
+    assert bank.history() == before
+
+    resp = user.client.post("/console/simulator/send", json={"openid": openid, "action": "text",
+                                                             "value": "我补充一下，是上周六下午的事"},
+                            headers={"X-CSRF-Token": user.csrf})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    resumed = bank.get(number)
+    with bank.runtime.sessions() as s:
+        reopened_at = s.scalars(select(TicketEvent.created_at).where(
+            TicketEvent.ticket_id == resumed.id, TicketEvent.kind == "status").order_by(TicketEvent.id.desc())).first()
+    assert resumed.status == "open" and resumed.sla_paused_at is None
+    paused_for = reopened_at - waiting.sla_paused_at
+    assert resumed.resolution_due_at == due + paused_for and resumed.first_reply_due_at == reply_due + paused_for
+    assert resumed.escalation_at == resumed.first_reply_due_at  # the reply is still owed, and due first
+    assert {"ticket.pending"} <= {a for (a,) in _audit(bank)}
+
+
+def test_resume_without_the_customer(bank: Bank, staff_client: Any) -> None:
+    number = bank.ticket()
+    user = staff_client("agent")
+    user.get(f"/tickets/{number}")
+    before = bank.history()
+    user.post(f"/tickets/{number}/resume")  # not waiting: refused
+    assert "只有等待客户回复的工单可以恢复处理" in user.get(f"/tickets/{number}").get_data(as_text=True)
+    assert bank.history() == before
+    user.post(f"/tickets/{number}/pending")
+    user.post(f"/tickets/{number}/resume")
+    ticket = bank.get(number)
+    assert ticket.status == "open" and ticket.sla_paused_at is None and ticket.escalation_at is not None
+    assert {"ticket.pending", "ticket.resume"} <= {a for (a,) in _audit(bank)}
+
+
+def test_a_wait_older_than_the_answer_window_does_not_take_new_messages(bank: Bank, staff_client: Any,
+                                                                          warm_analyzer: Any) -> None:
+    openid = "oOldWaitCustomer00000000000001"
+    number = bank.ticket(openid=openid, created_at=bank.now - timedelta(hours=2))  # outside the 30-minute follow-up
+    user = staff_client("agent")
+    user.get(f"/tickets/{number}")
+    user.post(f"/tickets/{number}/pending")
+    hours = bank.runtime.cfg.get("conversations.pending_answer_hours")
+    with bank.session() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        ticket.sla_paused_at = bank.now - timedelta(hours=hours, minutes=1)
+    resp = user.client.post("/console/simulator/send", json={"openid": openid, "action": "text",
+                                                             "value": "人民路支行的ATM又吞卡了"},
+                            headers={"X-CSRF-Token": user.csrf})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert bank.get(number).status == "pending"  # the old wait is left alone
+    assert bank.count(Ticket) == 2  # the message is new feedback

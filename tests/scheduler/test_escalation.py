@@ -138,3 +138,58 @@ def test_deadlines_use_wall_clock_hours_by_default(rt: Any) -> None:
     with rt.sessions() as s:
         ticket = s.get_one(Ticket, ticket_id)
         assert ticket.first_reply_due_at - ticket.created_at == timedelta(hours=24)
+
+
+# -- waiting for the customer (pending) stops the clocks -----------------------------------------
+
+
+def _move(rt: Any, ticket_id: int, to: TicketStatus, at: Any) -> Ticket:
+    with transaction(rt.sessions) as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        transition(s, ticket=ticket, to=to, now=at, actor="test", sla=rt.cfg.section("sla"))
+        s.flush()
+        s.expunge(ticket)
+        return ticket
+
+
+def test_a_ticket_waiting_for_the_customer_does_not_escalate_and_its_deadline_moves_on(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    with transaction(rt.sessions) as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        record_staff_reply(ticket, now=later(hours=2))
+        transition(s, ticket=ticket, to=TicketStatus.OPEN, now=later(hours=2), actor="staff:li")
+    paused = _move(rt, ticket_id, TicketStatus.PENDING, later(hours=3))
+    assert paused.sla_paused_at == later(hours=3)
+    assert paused.resolution_due_at == later(hours=72) == paused.escalation_at  # frozen, kept for the queue order
+    # Far past the 72-hour resolution deadline, but the bank is waiting for the customer.
+    for hours in (72, 100, 103):
+        assert sweep(rt, later(hours=hours))["fired"] == 0, hours
+
+    # The customer answers after 100 hours: the 69 hours that were left start running again.
+    resumed = _move(rt, ticket_id, TicketStatus.OPEN, later(hours=103))
+    assert resumed.sla_paused_at is None
+    assert resumed.resolution_due_at == later(hours=172) == resumed.escalation_at
+    assert sweep(rt, later(hours=171, minutes=59))["fired"] == 0
+    assert sweep(rt, later(hours=172))["by_level"] == {"resolution_breach": 1}
+    assert sweep(rt, later(hours=173))["fired"] == 0
+    assert fired(rt, ticket_id) == [("resolution_breach", "resolution")]
+
+
+def test_a_deadline_passed_before_the_wait_stays_put_and_fires_nothing_twice(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    assert sweep(rt, later(hours=25))["by_level"] == {"first_reply_warning": 1, "first_reply_breach": 1}
+    _move(rt, ticket_id, TicketStatus.PENDING, later(hours=26))
+    resumed = _move(rt, ticket_id, TicketStatus.OPEN, later(hours=30))
+    assert resumed.first_reply_due_at == later(hours=24)  # overdue before the wait: not moved
+    assert resumed.resolution_due_at == later(hours=76)  # still running then: moved on by the 4 hours
+    assert sweep(rt, later(hours=30))["fired"] == 0
+    assert sorted(fired(rt, ticket_id)) == [("first_reply_breach", "first_reply"), ("first_reply_warning", "first_reply")]
+
+
+def test_resolving_a_waiting_ticket_ends_the_wait(rt: Any) -> None:
+    ticket_id = new_ticket(rt)
+    _move(rt, ticket_id, TicketStatus.PENDING, later(hours=1))
+    resolved = _move(rt, ticket_id, TicketStatus.RESOLVED, later(hours=5))
+    assert resolved.sla_paused_at is None and resolved.escalation_at is None
+    reopened = _move(rt, ticket_id, TicketStatus.OPEN, later(hours=6))  # a fresh clock, as for any reopening
+    assert reopened.resolution_due_at == later(hours=6 + 72) and reopened.sla_paused_at is None

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from core.clock import FixedClock
-from core.db import get_engine, upgrade
-from models import DailyDigest, Escalation
+from core.db import get_engine, transaction, upgrade
+from models import DailyDigest, Escalation, Ticket, TicketStatus
 from scheduler.registry import registered_jobs
 from scheduler.runner import GuardedJob, build_scheduler
+from services.tickets import transition
 from services.runtime import build_runtime
 from tests.conftest import make_config
 from tests.scheduler.conftest import QIANJIA, T0, later, new_ticket, subprocess_env
@@ -59,6 +60,9 @@ def test_daily_digest_goes_out_once_per_team_and_day(rt: Any, fake_wechat: Any) 
     new_ticket(rt, now=T0 - timedelta(hours=30))  # breached
     new_ticket(rt, now=T0 - timedelta(hours=10))  # first reply due today (Beijing)
     new_ticket(rt, now=T0, team="digital")  # due tomorrow
+    waiting = new_ticket(rt, now=T0 - timedelta(hours=30))  # would be breached, but waits for the customer
+    with transaction(rt.sessions) as s:
+        transition(s, ticket=s.get_one(Ticket, waiting), to=TicketStatus.PENDING, now=T0 - timedelta(hours=20))
     first = send_daily_digest(rt, later(minutes=30))
     assert "branch_ops" in first["sent"] and "digital" in first["sent"]
     again = send_daily_digest(rt, later(hours=2))
@@ -66,7 +70,7 @@ def test_daily_digest_goes_out_once_per_team_and_day(rt: Any, fake_wechat: Any) 
     with rt.sessions() as s:
         ops = s.scalars(select(DailyDigest).where(DailyDigest.team == "branch_ops")).one()
         digital = s.scalars(select(DailyDigest).where(DailyDigest.team == "digital")).one()
-    assert (ops.open_count, ops.due_today_count, ops.breached_count) == (2, 1, 1)
+    assert (ops.open_count, ops.due_today_count, ops.breached_count) == (3, 1, 1)
     assert (digital.open_count, digital.due_today_count, digital.breached_count) == (1, 0, 0)
     # Next bank-local day: a new digest.
     assert "branch_ops" in send_daily_digest(rt, later(hours=24))["sent"]
