@@ -97,7 +97,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
     """Serve the WeChat webhook on the embedded database (migrated on start)."""
     from werkzeug.serving import make_server
 
-    from bot.app import create_app
+    from bot.app import create_app, trusted_proxies
     from services.runtime import build_runtime
 
     cfg = get_config(ctx)
@@ -110,6 +110,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
             fail(f"无法启动模拟微信接口（端口 {cfg.get('demo.fake_wechat_port')}）：{exc}")
     for key in required_secrets(cfg):
         cfg.require(key)
+    trusted_proxies(cfg)  # a bad setting stops here, before the database is touched
     prepare_database(cfg, demo=demo)
     if demo:
         seed_demo_history(cfg)

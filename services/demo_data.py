@@ -181,8 +181,8 @@ def generate(session: Session, *, cfg: Any, tickets: int, quarters: int, seed: i
             "team": routing.get(category), "priority": priority, "urgent_reasons": [], "status": status,
             "text": body, "created_at": created, "updated_at": closed_at or resolved_at or replied_at or created,
             "first_reply_due_at": None if replied_at is not None else first_due, "resolution_due_at": resolution_due,
-            "escalation_at": escalation_at, "sla_paused_at": paused_at, "first_replied_at": replied_at, "resolved_at": resolved_at,
-            "closed_at": closed_at, "reopen_count": reopen_count, "merged_into_id": None,
+            "escalation_at": escalation_at, "sla_paused_at": paused_at, "first_replied_at": replied_at,
+            "resolved_at": resolved_at, "closed_at": closed_at, "reopen_count": reopen_count, "merged_into_id": None,
         })
         message_rows.append({"customer_id": customer["id"], "ticket_id": tid, "direction": "in", "channel": channel,
                              "msg_type": "text", "content": body, "delivery_status": None,

@@ -56,6 +56,18 @@ def test_serve_without_secrets_names_the_missing_variable(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_serve_refuses_a_bad_trusted_proxies_before_touching_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    result = subprocess.run(
+        QIANJIA + ["serve", "--demo", "--port", str(free_port())],
+        env=clean_env(DATABASE_URL=f"sqlite:///{db}", QIANJIA_SERVER__TRUSTED_PROXIES="-1"),
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert result.returncode != 0
+    assert "QIANJIA_SERVER__TRUSTED_PROXIES" in result.stderr and "Traceback" not in result.stderr
+    assert not db.exists()
+
+
 def test_bad_cli_arguments_are_refused() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and "70000" in result.output

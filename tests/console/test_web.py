@@ -10,7 +10,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from models import AuditLog, CategoryCorrection, Message, Revisit, StaffSession, Ticket, TicketEvent
+from models import (
+    AuditLog,
+    CategoryCorrection,
+    LoginAttempt,
+    Message,
+    Revisit,
+    StaffSession,
+    Ticket,
+    TicketEvent,
+)
 from tests.console.conftest import PASSWORD, Bank, StaffClient
 
 
@@ -379,3 +388,32 @@ def test_a_wait_older_than_the_answer_window_does_not_take_new_messages(bank: Ba
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert bank.get(number).status == "pending"  # the old wait is left alone
     assert bank.count(Ticket) == 2  # the message is new feedback
+
+
+@pytest.mark.parametrize(("proxies", "recorded"), [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_the_client_address_comes_from_the_proxy_only_when_it_is_trusted(
+        bank: Bank, db_url: str, model_dir: Any, fake_wechat: Any, proxies: int, recorded: str) -> None:
+    """Behind deploy/nginx (server.trusted_proxies = 1) the sign-in throttle and audit see the customer's
+    address; without a trusted proxy a forged X-Forwarded-For is ignored."""
+    from bot.app import create_app
+    from tests.console.conftest import console_config
+
+    app = create_app(console_config(db_url, model_dir, fake_wechat, **{"server.trusted_proxies": proxies}))
+    user = StaffClient(app.test_client())
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    user.get("/login", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    user.post("/login", {"username": "agent", "password": "not the password"}, headers=headers,
+              environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    with bank.runtime.sessions() as s:
+        assert list(s.scalars(select(LoginAttempt.remote_addr))) == [recorded]
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_a_bad_trusted_proxies_value_is_refused_at_start(db_url: str, model_dir: Any, fake_wechat: Any,
+                                                         value: str) -> None:
+    from bot.app import create_app
+    from core.config import ConfigError
+    from tests.console.conftest import console_config
+
+    with pytest.raises(ConfigError, match="QIANJIA_SERVER__TRUSTED_PROXIES"):
+        create_app(console_config(db_url, model_dir, fake_wechat, **{"server.trusted_proxies": value}))

@@ -183,7 +183,8 @@ def test_a_deadline_passed_before_the_wait_stays_put_and_fires_nothing_twice(rt:
     assert resumed.first_reply_due_at == later(hours=24)  # overdue before the wait: not moved
     assert resumed.resolution_due_at == later(hours=76)  # still running then: moved on by the 4 hours
     assert sweep(rt, later(hours=30))["fired"] == 0
-    assert sorted(fired(rt, ticket_id)) == [("first_reply_breach", "first_reply"), ("first_reply_warning", "first_reply")]
+    assert sorted(fired(rt, ticket_id)) == [("first_reply_breach", "first_reply"),
+                                            ("first_reply_warning", "first_reply")]
 
 
 def test_resolving_a_waiting_ticket_ends_the_wait(rt: Any) -> None:

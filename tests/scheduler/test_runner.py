@@ -18,8 +18,8 @@ from core.db import get_engine, transaction, upgrade
 from models import DailyDigest, Escalation, Ticket, TicketStatus
 from scheduler.registry import registered_jobs
 from scheduler.runner import GuardedJob, build_scheduler
-from services.tickets import transition
 from services.runtime import build_runtime
+from services.tickets import transition
 from tests.conftest import make_config
 from tests.scheduler.conftest import QIANJIA, T0, later, new_ticket, subprocess_env
 
