@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 
 def escalate_overdue_tickets(runtime: Runtime, now: datetime) -> dict[str, Any]:
-    """Fire due SLA escalation levels (each once per ticket deadline)."""
-    return escalation.escalate_overdue_tickets(sessions=runtime.sessions, cfg=runtime.cfg, now=now).as_dict()
+    """End waits for the customer that ran out, then fire due SLA escalation levels (each once per deadline)."""
+    ended = escalation.end_expired_waits(sessions=runtime.sessions, cfg=runtime.cfg, now=now)
+    result = escalation.escalate_overdue_tickets(sessions=runtime.sessions, cfg=runtime.cfg, now=now).as_dict()
+    return {**result, "waits_ended": ended}
 
 
 def deliver_notifications(runtime: Runtime, now: datetime) -> dict[str, Any]:

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import metrics
 from core.db import transaction
-from models import Branch, Escalation, Ticket
+from models import Branch, Escalation, Ticket, TicketStatus
 from services import notifications
 from services.once import insert_ignore
-from services.tickets import add_event
+from services.tickets import add_event, transition
 
 DEADLINES = ("first_reply", "resolution")
 DEADLINE_NAMES = {"first_reply": "首次答复", "resolution": "办结"}
@@ -90,6 +90,32 @@ class SweepResult:
 
 _COLUMNS = (Ticket.id, Ticket.escalation_at, Ticket.priority, Ticket.team, Ticket.first_reply_due_at,
             Ticket.resolution_due_at)
+
+
+def end_expired_waits(*, sessions: sessionmaker[Session], cfg: Any, now: datetime, batch_size: int | None = None
+                      ) -> int:
+    """A wait for the customer that outlasts conversations.pending_answer_hours ends by itself.
+
+    The ticket is open again and its clocks run on (like Zammad's pending reminder): after that the
+    customer's messages no longer reach it, so it must not stay stopped where nothing escalates it.
+    Returns how many waits ended. Rows another scheduler holds are skipped; it ends them itself.
+    """
+    cutoff = now - timedelta(hours=float(cfg.get("conversations.pending_answer_hours", 168)))
+    size = int(batch_size or cfg.get("escalation.batch_size", 500))
+    sla = cfg.section("sla")
+    ended = 0
+    while True:
+        with transaction(sessions) as session:
+            tickets = list(session.scalars(
+                select(Ticket).where(Ticket.status == TicketStatus.PENDING.value, Ticket.sla_paused_at <= cutoff)
+                .order_by(Ticket.id).limit(size).with_for_update(skip_locked=True)))
+            for ticket in tickets:
+                transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor="system", sla=sla)
+                add_event(session, ticket=ticket, kind="wait_expired", now=now, actor="system",
+                          data={"hours": cfg.get("conversations.pending_answer_hours", 168)})
+        ended += len(tickets)
+        if len(tickets) < size:
+            return ended
 
 
 def escalate_overdue_tickets(

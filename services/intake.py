@@ -38,7 +38,7 @@ def followup_ticket(session: Session, *, customer_id: int, now: datetime, cfg: A
     return session.scalars(
         select(Ticket)
         .where(Ticket.customer_id == customer_id, Ticket.status == TicketStatus.PENDING.value,
-               Ticket.sla_paused_at >= now - wait)
+               Ticket.sla_paused_at > now - wait)
         .order_by(Ticket.sla_paused_at.desc(), Ticket.id.desc())
         .limit(1)
     ).first()

@@ -20,6 +20,7 @@ from models import (
     Ticket,
     TicketEvent,
 )
+from services.escalation import end_expired_waits
 from tests.console.conftest import PASSWORD, Bank, StaffClient
 
 
@@ -386,8 +387,12 @@ def test_a_wait_older_than_the_answer_window_does_not_take_new_messages(bank: Ba
                                                              "value": "人民路支行的ATM又吞卡了"},
                             headers={"X-CSRF-Token": user.csrf})
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert bank.get(number).status == "pending"  # the old wait is left alone
+    assert bank.get(number).status == "pending"  # the old wait is not answered by it
     assert bank.count(Ticket) == 2  # the message is new feedback
+    # The scheduler's sweep ends the expired wait; the team sees why on the ticket page.
+    assert end_expired_waits(sessions=bank.runtime.sessions, cfg=bank.runtime.cfg, now=bank.now) == 1
+    assert bank.get(number).status == "open"
+    assert f"等待客户回复已超过 {hours} 小时，工单自动恢复处理" in user.get(f"/tickets/{number}").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("proxies", "recorded"), [(0, "127.0.0.1"), (1, "203.0.113.9")])

@@ -194,3 +194,33 @@ def test_resolving_a_waiting_ticket_ends_the_wait(rt: Any) -> None:
     assert resolved.sla_paused_at is None and resolved.escalation_at is None
     reopened = _move(rt, ticket_id, TicketStatus.OPEN, later(hours=6))  # a fresh clock, as for any reopening
     assert reopened.resolution_due_at == later(hours=6 + 72) and reopened.sla_paused_at is None
+
+
+def test_a_wait_that_outlasts_the_answer_window_ends_by_itself(rt: Any) -> None:
+    """Past conversations.pending_answer_hours the customer's messages no longer reach the ticket, so the
+    scheduler ends the wait: open again, clocks running, escalating like any other ticket."""
+    hours = float(rt.cfg.get("conversations.pending_answer_hours"))
+    ticket_id = new_ticket(rt)
+    with transaction(rt.sessions) as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        record_staff_reply(ticket, now=later(hours=1))
+        transition(s, ticket=ticket, to=TicketStatus.OPEN, now=later(hours=1), actor="staff:li")
+    _move(rt, ticket_id, TicketStatus.PENDING, later(hours=2))
+    assert sweep(rt, later(hours=2 + hours - 0.01))["waits_ended"] == 0
+    assert _move_status(rt, ticket_id) == "pending"
+    result = sweep(rt, later(hours=2 + hours))
+    assert result["waits_ended"] == 1 and result["fired"] == 0
+    with rt.sessions() as s:
+        ticket = s.get_one(Ticket, ticket_id)
+        kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+                                          .order_by(TicketEvent.id))]
+    assert ticket.status == "open" and ticket.sla_paused_at is None
+    assert ticket.resolution_due_at == later(hours=72 + hours)  # 70 of the 72 hours were left
+    assert kinds[-2:] == ["status", "wait_expired"]
+    assert sweep(rt, later(hours=2 + hours, minutes=1))["waits_ended"] == 0  # once
+    assert sweep(rt, later(hours=72 + hours))["by_level"] == {"resolution_breach": 1}
+
+
+def _move_status(rt: Any, ticket_id: int) -> str:
+    with rt.sessions() as s:
+        return str(s.get_one(Ticket, ticket_id).status)
