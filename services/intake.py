@@ -28,8 +28,9 @@ def followup_ticket(session: Session, *, customer_id: int, now: datetime, cfg: A
     """The ticket a free-text message continues, if any.
 
     The open ticket the customer wrote to within conversations.followup_window_minutes; failing that, the
-    ticket on which the team is waiting for this customer's answer (pending since at most
-    conversations.pending_answer_hours), so the answer reaches it and ends the wait.
+    ticket on which the team is waiting for this customer's answer (the wait began less than
+    conversations.pending_answer_hours ago; after that the escalation sweep ends it), so the answer
+    reaches it and ends the wait.
     """
     recent = _recently_written_ticket(session, customer_id=customer_id, now=now, cfg=cfg)
     if recent is not None:
