@@ -27,6 +27,7 @@ from core.db import transaction
 from models import Branch, Escalation, Ticket, TicketStatus
 from services import notifications
 from services.once import insert_ignore
+from services.sla import pending_answer_window
 from services.tickets import add_event, transition
 
 DEADLINES = ("first_reply", "resolution")
@@ -100,7 +101,8 @@ def end_expired_waits(*, sessions: sessionmaker[Session], cfg: Any, now: datetim
     customer's messages no longer reach it, so it must not stay stopped where nothing escalates it.
     Returns how many waits ended. Rows another scheduler holds are skipped; it ends them itself.
     """
-    cutoff = now - timedelta(hours=float(cfg.get("conversations.pending_answer_hours", 168)))
+    window = pending_answer_window(cfg)
+    cutoff = now - window
     size = int(batch_size or cfg.get("escalation.batch_size", 500))
     sla = cfg.section("sla")
     ended = 0
@@ -112,7 +114,7 @@ def end_expired_waits(*, sessions: sessionmaker[Session], cfg: Any, now: datetim
             for ticket in tickets:
                 transition(session, ticket=ticket, to=TicketStatus.OPEN, now=now, actor="system", sla=sla)
                 add_event(session, ticket=ticket, kind="wait_expired", now=now, actor="system",
-                          data={"hours": cfg.get("conversations.pending_answer_hours", 168)})
+                          data={"hours": f"{window / timedelta(hours=1):g}"})
         ended += len(tickets)
         if len(tickets) < size:
             return ended

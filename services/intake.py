@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models import OPEN_STATUSES, Branch, Direction, Message, Priority, Ticket, TicketStatus
 from services.classify import branch_refs, classify
 from services.runtime import Runtime
-from services.sla import apply_deadlines
+from services.sla import apply_deadlines, pending_answer_window
 from services.tickets import Classification, add_event, transition
 from services.visits import recent_visit_branches
 
@@ -35,7 +35,7 @@ def followup_ticket(session: Session, *, customer_id: int, now: datetime, cfg: A
     recent = _recently_written_ticket(session, customer_id=customer_id, now=now, cfg=cfg)
     if recent is not None:
         return recent
-    wait = timedelta(hours=float(cfg.get("conversations.pending_answer_hours", 168)))
+    wait = pending_answer_window(cfg)
     return session.scalars(
         select(Ticket)
         .where(Ticket.customer_id == customer_id, Ticket.status == TicketStatus.PENDING.value,

@@ -45,6 +45,12 @@ def record_staff_reply(ticket: Ticket, *, now: datetime) -> None:
     refresh_escalation_at(ticket)
 
 
+def pending_answer_window(cfg: Any) -> timedelta:
+    """How long a wait for the customer lasts (conversations.pending_answer_hours): until then the customer's
+    messages reach the waiting ticket (services.intake); after it the escalation sweep ends the wait."""
+    return timedelta(hours=float(cfg.get("conversations.pending_answer_hours", 168)))
+
+
 def pause_deadlines(ticket: Ticket, *, now: datetime) -> None:
     """The ticket waits for the customer: its clocks stop, and nothing escalates while they are stopped.
 
