@@ -31,7 +31,7 @@ for _path in (ROOT, ROOT / "bench" / "nlp"):
         sys.path.insert(0, str(_path))
 
 import cv_search as cs  # noqa: E402
-from nlp import load_corpus  # noqa: E402
+
 from nlp.model import HEADS  # noqa: E402
 
 
@@ -50,28 +50,23 @@ def main() -> int:
     except Exception:  # noqa: BLE001
         pass
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
-    old = cs.corpus_at(args.base_ref)
-    old_norms = {e.normalized for e in old}
-    added = [e for e in load_corpus().train if e.normalized not in old_norms]
-    examples = old + added
-    norms = [e.normalized for e in examples]
-    labels = {head: np.array([getattr(e, head) for e in examples]) for head in HEADS}
-    n_old = len(old)
-    extra = np.arange(n_old, len(examples))
-    print(f"training split only: {n_old} rows at {args.base_ref}, {len(added)} added since; "
-          f"test rows are old rows only; seeds {args.seeds}")
-    print("added per category:", dict(sorted(Counter(e.category for e in added).items())))
-    terms = cs.Terms(norms)
-    strata = np.array([f"{e.category}|{e.type}" for e in old])
-    counts = Counter(strata.tolist())
-    strata = np.array([s if counts[s] >= cs.FOLDS else s.split("|")[0] for s in strata.tolist()])
-    results: dict[str, list[tuple[float, float]]] = {head: [] for head in HEADS}
+    results: dict[str, list[tuple[float, ...]]] = {head: [] for head in HEADS}
+    variants: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    terms = None
     for seed in args.seeds:
-        splitter = StratifiedKFold(n_splits=cs.FOLDS, shuffle=True, random_state=seed)
-        for train_idx, test_idx in splitter.split(np.zeros(n_old), strata):
-            both = np.concatenate([train_idx, extra])
+        # cv_search's reference folds: rows at --base-ref first, the rows added since in every training side.
+        norms, labels, folds = cs.load_train(seed, args.base_ref)
+        n_old = cs.REF_ROWS
+        extra = np.arange(n_old, len(norms))
+        if terms is None:
+            added_categories = Counter(labels["category"][n_old:].tolist())
+            print(f"training split only: {n_old} rows at {args.base_ref}, {len(extra)} added since; "
+                  f"test rows are old rows only; seeds {args.seeds}")
+            print("added per category:", dict(sorted(added_categories.items())))
+            terms = cs.Terms(norms)
+        for both, test_idx in folds:
+            train_idx = both[both < n_old]  # the fold's old training rows
             if args.old_weights:
                 variants = {f"old x{w:g}": (both, np.concatenate([np.full(len(train_idx), w), np.ones(len(extra))]))
                             for w in args.old_weights}
