@@ -25,7 +25,7 @@ from models.kpi import BranchInspection, TrainingAssessment, VisitCount
 from services.branches import load_branch_file, upsert_branches
 from services.kpi import bank_tz, inspection_items, optional_model, survey_aspects
 from services.kpi_periods import Period
-from services.sla import policy_hours
+from services.sla import pending_answer_window, policy_hours
 
 CHUNK = 5000
 
@@ -75,6 +75,7 @@ def generate(session: Session, *, cfg: Any, tickets: int, quarters: int, seed: i
     from nlp import load_corpus, redact
 
     tz = bank_tz(cfg)
+    answer_window = pending_answer_window(cfg)
     rng = random.Random(seed)
     until = until or now.astimezone(tz).date()
     current = Period.containing(datetime.combine(until, time(12), tzinfo=tz), "quarter", tz)
@@ -168,8 +169,10 @@ def generate(session: Session, *, cfg: Any, tickets: int, quarters: int, seed: i
         resolution_due = created + timedelta(hours=resolution_h)
         open_now = status in ("new", "open", "pending")
         escalation_at = None
-        # Pending since the team's reply: its clocks are stopped (services.sla.pause_deadlines).
-        paused_at = replied_at if status == "pending" else None
+        # Pending since the team's reply, or more recently (the team asked again): its clocks are stopped
+        # (services.sla.pause_deadlines). A demo wait is never older than the answer window, or the first
+        # escalation sweep would end it at once (services.escalation.end_expired_waits).
+        paused_at = max(replied_at, now - answer_window / 2) if status == "pending" else None
         if open_now:
             escalation_at = resolution_due if replied_at is not None else min(first_due, resolution_due)
         tid = next_ticket + i

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from models import Ticket
 from services import kpi
 from services.demo_data import DemoDataExists, generate
+from services.escalation import end_expired_waits
 from services.kpi_periods import Period
 from tests.conftest import clean_tables
 from tests.kpi.conftest import SH, sh
@@ -41,6 +43,11 @@ def test_demo_history_is_realistic_and_deterministic(session: Any, rows: Any, co
     assert 0.7 < (values["reply_24h_rate"] or 0) <= 1
     assert 0 < (values["first_reply_median"] or 0) < 24
     assert values["revisit_rate"] is not None and values["training_pass_rate"] is not None
+    # Demo tickets waiting for the customer wait within the answer window: the sweep leaves them waiting.
+    waiting = session.scalars(select(Ticket.sla_paused_at).where(Ticket.status == "pending")).all()
+    session.rollback()
+    assert waiting and None not in waiting
+    assert end_expired_waits(sessions=sessionmaker(bind=session.get_bind()), cfg=config, now=NOW) == 0
     first = _fingerprint(session)
     with pytest.raises(DemoDataExists):
         generate(session, cfg=config, tickets=10, quarters=1, seed=11, until=UNTIL, now=NOW)
