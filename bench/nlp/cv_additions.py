@@ -6,6 +6,11 @@ added since the base, and both are scored on the same old test rows. The added r
 the comparison is not flattered by messages written like the additions. The held-out split is never read.
 
     .venv/bin/python bench/nlp/cv_additions.py --base-ref HEAD --seeds 7 8 9
+    .venv/bin/python bench/nlp/cv_additions.py --base-ref HEAD --test-ref d37be62 --seeds 12 13
+
+With ``--test-ref`` the folds are drawn over the rows at that (earlier) revision instead, the distribution the
+held-out set was drawn from; rows added between it and ``--base-ref`` train in both variants, and only the rows
+added since ``--base-ref`` make the difference.
 
 Features and classifier are the production ones (cv_search.PRODUCTION blocks, LinearSVC C = 10/20 with sigmoid
 calibration as in nlp.model.DEFAULT_CONFIG).
@@ -38,6 +43,8 @@ from nlp.model import HEADS  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-ref", default="HEAD", help="git revision of data/corpus before the intake")
+    parser.add_argument("--test-ref", default=None,
+                        help="draw the test folds over the rows at this earlier revision (default: --base-ref)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[7, 8, 9])
     parser.add_argument("--old-weights", type=float, nargs="*", default=None,
                         help="instead of base vs. additions: train on old + added rows with the old training rows "
@@ -54,22 +61,26 @@ def main() -> int:
     results: dict[str, list[tuple[float, ...]]] = {head: [] for head in HEADS}
     variants: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     terms = None
+    is_old = None
     for seed in args.seeds:
         # cv_search's reference folds: rows at --base-ref first, the rows added since in every training side.
-        norms, labels, folds = cs.load_train(seed, args.base_ref)
-        n_old = cs.REF_ROWS
-        extra = np.arange(n_old, len(norms))
+        test_ref = args.test_ref or args.base_ref
+        norms, labels, folds = cs.load_train(seed, test_ref)
+        if is_old is None:
+            base_norms = {e.normalized for e in cs.corpus_at(args.base_ref)} if args.test_ref else None
+            is_old = np.array([i < cs.REF_ROWS or (base_norms is not None and norm in base_norms)
+                               for i, norm in enumerate(norms)])
+        extra = np.flatnonzero(~is_old)
         if terms is None:
-            added_categories = Counter(labels["category"][n_old:].tolist())
-            print(f"training split only: {n_old} rows at {args.base_ref}, {len(extra)} added since; "
-                  f"test rows are old rows only; seeds {args.seeds}")
+            added_categories = Counter(labels["category"][extra].tolist())
+            print(f"training split only: {int(is_old.sum())} rows at {args.base_ref}, {len(extra)} added since; "
+                  f"test rows: the {cs.REF_ROWS} rows at {test_ref}; seeds {args.seeds}")
             print("added per category:", dict(sorted(added_categories.items())))
             terms = cs.Terms(norms)
         for both, test_idx in folds:
-            train_idx = both[both < n_old]  # the fold's old training rows
+            train_idx = both[is_old[both]]  # the fold's old training rows
             if args.old_weights:
-                variants = {f"old x{w:g}": (both, np.concatenate([np.full(len(train_idx), w), np.ones(len(extra))]))
-                            for w in args.old_weights}
+                variants = {f"old x{w:g}": (both, np.where(is_old[both], w, 1.0)) for w in args.old_weights}
             else:
                 variants = {"base": (train_idx, None), "with additions": (both, None)}
             scores = {}
