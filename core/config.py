@@ -54,7 +54,7 @@ def _parse_scalar(raw: str) -> Any:
     # YAML scalar rules give "0" -> 0, "true" -> True, "[a, b]" -> list, and keep other text as text.
     try:
         value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a date-shaped value that is no date ("2026-13-01")
         return raw
     if value is None or isinstance(value, (dict,)):
         return raw

@@ -32,6 +32,13 @@ def test_environment_overrides_nested_keys_with_typed_values() -> None:
     assert cfg.database_url == "postgresql://u@h/db"
 
 
+def test_a_date_shaped_value_that_is_no_date_stays_text() -> None:
+    """YAML reads "2026-13-01" as a timestamp and raises; the value is kept as text for its checker to refuse."""
+    cfg = load_config(environ={"QIANJIA_SLA__CALENDAR__HOLIDAYS": "2026-13-01", "QIANJIA_TIMEZONE": "2026-02-30"})
+    assert cfg.get("sla.calendar.holidays") == "2026-13-01"
+    assert cfg.get("timezone") == "2026-02-30"
+
+
 def test_secrets_stay_strings() -> None:
     assert load_config(environ={"QIANJIA_WECHAT__APP_SECRET": "0123"}).get("wechat.app_secret") == "0123"
 
