@@ -21,6 +21,7 @@ CHECK_NAMES = {
     "database": "数据库连接",
     "migrations": "数据库迁移",
     "model": "分类模型",
+    "calendar": "工作日历（节假日）",
     "wechat_api": "微信接口（access_token）",
 }
 _MARKS = {"ok": "✓", "warn": "!", "skipped": "-", "loading": "…", "fail": "✗"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,12 +45,14 @@ def _echo_json(data: Any) -> None:
 def scheduler_command(ctx: click.Context) -> None:
     """Run the periodic jobs in this process (production: one or more of these beside `serve`)."""
     from scheduler.runner import build_scheduler
+    from services.health import startup_calendar_check
 
     cfg = get_config(ctx)
     configure_logging(cfg)  # redacted, with the job name on every line
     serve_metrics(cfg)  # job runs, SLA warnings/breaches, notices (metrics.scheduler_port)
     cfg.require("wechat.app_id")
     cfg.require("wechat.app_secret")
+    calendar_warning = startup_calendar_check(cfg, now=datetime.now(UTC))
     runtime = _runtime(cfg)
     scheduler, guarded = build_scheduler(runtime, blocking=True)
 
@@ -60,6 +62,8 @@ def scheduler_command(ctx: click.Context) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     click.echo("调度器已启动：" + "、".join(f"{g.job.name}（{g.job.trigger_text()}）" for g in guarded))
+    if calendar_warning:
+        click.echo(calendar_warning)
     try:
         scheduler.start()
     except KeyboardInterrupt:

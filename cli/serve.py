@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -98,6 +99,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
     from werkzeug.serving import make_server
 
     from bot.app import create_app, trusted_proxies
+    from services.health import startup_calendar_check
     from services.runtime import build_runtime
 
     cfg = get_config(ctx)
@@ -111,6 +113,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
     for key in required_secrets(cfg):
         cfg.require(key)
     trusted_proxies(cfg)  # a bad setting stops here, before the database is touched
+    calendar_warning = startup_calendar_check(cfg, now=datetime.now(UTC))  # so does a broken calendar
     prepare_database(cfg, demo=demo)
     if demo:
         seed_demo_history(cfg)
@@ -128,6 +131,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
         fail(f"无法监听 {host}:{port}：{exc}")
     base = f"http://{host}:{port}"
     click.echo(f"千佳反馈已启动：微信回调地址 {base}/wechat")
+    if calendar_warning:
+        click.echo(calendar_warning)
     if cfg.get("console.enabled", True):
         console_url = base + str(cfg.get("console.url_prefix", "/console")).rstrip("/")
         click.echo(f"反馈工作台：{console_url}/（首个账号：qianjia staff add 用户名 --role admin）")

@@ -23,7 +23,10 @@ _MAX_IDLE_DAYS = 366
 
 def _parse_time(text: str) -> time:
     hours, _, minutes = text.strip().partition(":")
-    return time(int(hours), int(minutes or 0))
+    try:
+        return time(int(hours), int(minutes or 0))
+    except ValueError:
+        raise ValueError(f"时间 {text.strip()!r} 格式应为 09:00") from None
 
 
 def _parse_period(spec: Any) -> tuple[time, time]:
@@ -31,12 +34,12 @@ def _parse_period(spec: Any) -> tuple[time, time]:
     if isinstance(spec, str):
         start, sep, end = spec.partition("-")
         if not sep:
-            raise ValueError(f"working period {spec!r} must look like 09:00-17:00")
+            raise ValueError(f"工作时段 {spec!r} 格式应为 09:00-17:00")
     else:
         start, end = spec
     first, last = _parse_time(str(start)), _parse_time(str(end))
     if not first < last:
-        raise ValueError(f"working period {spec!r} must end after it starts")
+        raise ValueError(f"工作时段 {spec!r} 的结束时间须晚于开始时间")
     return first, last
 
 
@@ -45,7 +48,10 @@ def _parse_date(value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    return date.fromisoformat(str(value).strip())
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"日期 {str(value).strip()!r} 格式应为 2026-10-01") from None
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,11 @@ class BusinessCalendar:
 
     def __post_init__(self) -> None:
         if not self.periods:
-            raise ValueError("a business calendar needs at least one working period")
+            raise ValueError("工作日历至少需要一个工作时段（sla.calendar.working_hours）")
         ordered = sorted(self.periods)
         for (_, end), (start, _) in itertools.pairwise(ordered):
             if start < end:
-                raise ValueError("working periods must not overlap")
+                raise ValueError("工作时段不能重叠（sla.calendar.working_hours）")
         object.__setattr__(self, "periods", tuple(ordered))
 
     @classmethod
@@ -73,9 +79,14 @@ class BusinessCalendar:
         periods = tuple(_parse_period(p) for p in section.get("working_hours") or ["09:00-17:00"])
         weekdays = frozenset(int(d) for d in section.get("weekdays") or [1, 2, 3, 4, 5])
         if not weekdays <= {1, 2, 3, 4, 5, 6, 7}:
-            raise ValueError("sla.calendar.weekdays are ISO weekdays 1 (Monday) to 7 (Sunday)")
+            raise ValueError("sla.calendar.weekdays 须为 1（周一）到 7（周日）之间的数字")
+        zone = str(section.get("timezone") or default_tz)
+        try:
+            tz = ZoneInfo(zone)
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"未知的时区 {zone!r}（sla.calendar.timezone，例如 Asia/Shanghai）") from None
         return cls(
-            tz=ZoneInfo(str(section.get("timezone") or default_tz)),
+            tz=tz,
             periods=periods,
             weekdays=weekdays,
             holidays=frozenset(_parse_date(d) for d in _as_list(section.get("holidays"))),
@@ -118,7 +129,7 @@ class BusinessCalendar:
                     return (begin + remaining).astimezone(start.tzinfo)
                 remaining -= available
             day += timedelta(days=1)
-        raise ValueError("the business calendar has no working time: check sla.calendar")
+        raise ValueError("工作日历中没有任何工作时间，请检查 sla.calendar")
 
     def _subtract(self, start: datetime, amount: timedelta) -> datetime:
         local = start.astimezone(self.tz)
@@ -134,7 +145,7 @@ class BusinessCalendar:
                     return (end - remaining).astimezone(start.tzinfo)
                 remaining -= available
             day -= timedelta(days=1)
-        raise ValueError("the business calendar has no working time: check sla.calendar")
+        raise ValueError("工作日历中没有任何工作时间，请检查 sla.calendar")
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time from `start` to `end` (zero if end is not after start)."""
@@ -161,12 +172,14 @@ def _as_list(value: Any) -> Iterable[Any]:
     return [part for part in str(value).split(",") if part.strip()]
 
 
+def business_hours_teams(sla: Mapping[str, Any]) -> list[str]:
+    """The teams of sla.business_hours_teams (a list, or "a,b" from an environment override)."""
+    return [str(t).strip() for t in _as_list(sla.get("business_hours_teams")) if str(t).strip()]
+
+
 def calendar_for_team(sla: Mapping[str, Any], team: str | None) -> BusinessCalendar | None:
     """The business calendar when `team` counts working hours (sla.business_hours_teams), else None."""
-    teams = sla.get("business_hours_teams") or []
-    if isinstance(teams, str):
-        teams = [t.strip() for t in teams.split(",")]
-    if not team or team not in teams:
+    if not team or team not in business_hours_teams(sla):
         return None
     section = sla.get("calendar") or {}
     # Parsing holidays for every ticket would be wasteful; a config's calendar never changes.

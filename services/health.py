@@ -7,6 +7,7 @@ naming the environment variable to set.  Nothing here trains the model or change
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -166,6 +167,48 @@ def check_model_files(runtime: Runtime) -> Check:
     return Check(OK, str(model_dir))
 
 
+def check_calendar(cfg: Config, *, now: datetime) -> Check:
+    """The business calendar of sla.business_hours_teams: valid, and holding this year's public holidays.
+
+    The State Council publishes next year's holiday arrangement around November; a calendar without
+    the current year's holidays counts Spring Festival as working days for these teams' deadlines.
+    """
+    from services.calendar import BusinessCalendar, business_hours_teams
+
+    sla = cfg.section("sla")
+    teams = business_hours_teams(sla)
+    if not teams:
+        return Check(OK, "各小组均按自然小时计时（未启用工作日历）")
+    holidays_env = env_name("sla.calendar.holidays")
+    try:
+        calendar = BusinessCalendar.from_config(sla.get("calendar") or {})
+    except (ValueError, TypeError, KeyError) as exc:
+        return Check(FAIL, f"工作日历配置有误：{exc}",
+                     f"修改 config.yaml 中的 sla.calendar（或对应的环境变量，如 {holidays_env}）")
+    today = now.astimezone(calendar.tz).date()
+    years = sorted({day.year for day in calendar.holidays})
+    listed = "、".join(str(y) for y in years) or "无"
+    hint = (f"按国务院办公厅当年的节假日安排通知，在 config.yaml 的 sla.calendar.holidays 和 workdays"
+            f"（或 {holidays_env}、{env_name('sla.calendar.workdays')}）中补上")
+    data = {"teams": teams, "holiday_years": years}
+    if today.year not in years:
+        return Check(WARN, f"工作日历中没有 {today.year} 年的法定节假日（已配置：{listed}）；"
+                           f"{'、'.join(teams)} 的时限会把节假日算作工作日", hint, data)
+    if today.month >= 11 and today.year + 1 not in years:
+        return Check(WARN, f"工作日历中还没有 {today.year + 1} 年的法定节假日（已配置：{listed}）",
+                     hint + "（通常在 11 月前后公布）", data)
+    return Check(OK, f"{'、'.join(teams)} 按工作时间计时；已配置 {listed} 年的节假日", data=data)
+
+
+def startup_calendar_check(cfg: Config, *, now: datetime) -> str | None:
+    """For `serve` and `scheduler`: a broken calendar stops the start (ConfigError, before the database is
+    touched: deadlines could not be computed); a missing year of holidays is a warning line to print."""
+    check = check_calendar(cfg, now=now)
+    if check.status == FAIL:
+        raise ConfigError(f"{check.detail}；{check.hint}")
+    return f"注意：{check.detail}。{check.hint}。" if check.status == WARN else None
+
+
 def doctor_checks(runtime: Runtime) -> dict[str, Check]:
     checks = {"wechat_credentials": check_wechat_credentials(runtime.cfg),
               "database": check_database(runtime)}
@@ -173,6 +216,7 @@ def doctor_checks(runtime: Runtime) -> dict[str, Check]:
     checks["migrations"] = check_migrations(runtime) if database_ok else Check(
         SKIPPED, "数据库不可用，未检查", checks["database"].hint)
     checks["model"] = check_model_files(runtime)
+    checks["calendar"] = check_calendar(runtime.cfg, now=runtime.clock.now())
     if checks["wechat_credentials"].status == OK:
         checks["wechat_api"] = check_wechat_api(runtime, database_ok=database_ok)
     else:

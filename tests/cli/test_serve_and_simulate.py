@@ -68,6 +68,24 @@ def test_serve_refuses_a_bad_trusted_proxies_before_touching_the_database(tmp_pa
     assert not db.exists()
 
 
+@pytest.mark.parametrize("command", [["serve", "--demo"], ["scheduler"]])
+def test_serve_and_scheduler_refuse_a_broken_business_calendar_before_touching_the_database(
+        tmp_path: Path, command: list[str]) -> None:
+    """Deadlines of a business-hours team could not be computed: stop at start, not at the first ticket."""
+    db = tmp_path / "x.db"
+    secrets = {f"QIANJIA_{k.replace('.', '__').upper()}": v for k, v in TEST_SECRETS.items()}
+    result = subprocess.run(
+        QIANJIA + command + (["--port", str(free_port())] if command[0] == "serve" else []),
+        env=clean_env(DATABASE_URL=f"sqlite:///{db}", QIANJIA_SLA__BUSINESS_HOURS_TEAMS="branch_ops",
+                      QIANJIA_SLA__CALENDAR__WORKING_HOURS='["17:00-09:00"]', **secrets),
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert result.returncode != 0
+    assert "工作日历配置有误" in result.stderr and "结束时间须晚于开始时间" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not db.exists()
+
+
 def test_bad_cli_arguments_are_refused() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and "70000" in result.output

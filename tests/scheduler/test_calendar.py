@@ -75,11 +75,19 @@ def test_several_periods_a_day_and_subtraction() -> None:
 def test_bad_calendars_are_refused() -> None:
     with pytest.raises(ValueError, match="09:00-17:00"):
         BusinessCalendar.from_config({"working_hours": ["nine to five"]})
-    with pytest.raises(ValueError, match="overlap"):
+    with pytest.raises(ValueError, match="不能重叠"):
         BusinessCalendar.from_config({"working_hours": ["09:00-13:00", "12:00-17:00"]})
     never = BusinessCalendar(BJ, ((bj(2026, 1, 1, 9, 0).time(), bj(2026, 1, 1, 17, 0).time()),), frozenset())
-    with pytest.raises(ValueError, match="no working time"):
+    with pytest.raises(ValueError, match="没有任何工作时间"):
         never.add_working_time(bj(2026, 1, 1, 9, 0), hours(1))
+    with pytest.raises(ValueError, match="结束时间须晚于开始时间"):
+        BusinessCalendar.from_config({"working_hours": ["17:00-09:00"]})
+    with pytest.raises(ValueError, match="'9点' 格式应为 09:00"):
+        BusinessCalendar.from_config({"working_hours": ["9点-17:00"]})
+    with pytest.raises(ValueError, match="'2026-13-01' 格式应为 2026-10-01"):
+        BusinessCalendar.from_config({"holidays": ["2026-13-01"]})
+    with pytest.raises(ValueError, match="未知的时区 'Asia/Beijing'"):
+        BusinessCalendar.from_config({"timezone": "Asia/Beijing"})
 
 
 @settings(max_examples=100, deadline=None)
