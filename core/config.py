@@ -149,7 +149,10 @@ def load_config(
         if not extra_path.is_file():
             raise ConfigError(f"找不到配置文件：{extra_path}（QIANJIA_CONFIG）")
         with open(extra_path, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
+            try:
+                loaded = yaml.safe_load(fh) or {}
+            except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date that is no date (2026-13-01)
+                raise ConfigError(f"配置文件 {extra_path} 无法解析：{exc}（QIANJIA_CONFIG）") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"配置文件 {extra_path} 的顶层必须是映射（key: value）")
         _deep_merge(data, loaded)

@@ -39,6 +39,14 @@ def test_a_date_shaped_value_that_is_no_date_stays_text() -> None:
     assert cfg.get("timezone") == "2026-02-30"
 
 
+@pytest.mark.parametrize("text", ["sla:\n  calendar:\n    holidays: [2026-13-01]\n", "sla: [unclosed\n"])
+def test_an_unreadable_config_file_is_a_config_error(tmp_path: Path, text: str) -> None:
+    bad = tmp_path / "prod.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="prod.yaml 无法解析"):
+        load_config(environ={"QIANJIA_CONFIG": str(bad)})
+
+
 def test_secrets_stay_strings() -> None:
     assert load_config(environ={"QIANJIA_WECHAT__APP_SECRET": "0123"}).get("wechat.app_secret") == "0123"
 
