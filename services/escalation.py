@@ -26,6 +26,7 @@ from core import metrics
 from core.db import transaction
 from models import Branch, Escalation, Ticket, TicketStatus
 from services import notifications
+from services.calendar import BusinessCalendar, business_hours_teams, calendar_for_team
 from services.once import insert_ignore
 from services.sla import pending_answer_window
 from services.tickets import add_event, transition
@@ -74,6 +75,28 @@ def lead_time(levels: Sequence[Level]) -> timedelta:
     """How far before a deadline the earliest level fires (the sweep's look-ahead)."""
     earliest = min((h for level in levels for h in level.offsets_hours.values()), default=0.0)
     return timedelta(hours=max(0.0, -earliest))
+
+
+def fire_time(level: Level, *, due_at: datetime, priority: str, calendar: BusinessCalendar | None) -> datetime:
+    """When `level` fires for a deadline: its offset counted like the deadline itself, in wall-clock hours,
+    or in working hours on the team's business calendar (a -4 h warning before Monday 10:00 is Friday 14:00
+    with 09:00-17:00 working hours, not Monday 06:00 when nobody is there)."""
+    offset = level.offset(priority)
+    if not offset:
+        return due_at  # the deadline itself, even when it falls at the end of a working day
+    return due_at + offset if calendar is None else calendar.add_working_time(due_at, offset)
+
+
+def sweep_horizon(levels: Sequence[Level], *, now: datetime, sla: Mapping[str, Any]) -> datetime:
+    """The latest deadline whose earliest level may be due at `now`: `lead_time` ahead in wall-clock time, or
+    in working time when a team counts working hours (over a weekend that reaches into Monday)."""
+    lead = lead_time(levels)
+    horizon = now + lead
+    teams = business_hours_teams(sla)
+    calendar = calendar_for_team(sla, teams[0]) if teams else None  # one calendar for all such teams
+    if lead and calendar is not None:
+        horizon = max(horizon, calendar.add_working_time(now, lead))
+    return horizon
 
 
 @dataclass
@@ -133,7 +156,8 @@ def escalate_overdue_tickets(
     if not levels:
         return result
     size = int(batch_size or cfg.get("escalation.batch_size", 500))
-    horizon = now + lead_time(levels)
+    sla = cfg.section("sla")
+    horizon = sweep_horizon(levels, now=now, sla=sla)
     after: tuple[datetime, int] | None = None
     while True:
         with transaction(sessions) as session:
@@ -148,22 +172,24 @@ def escalate_overdue_tickets(
                 break
             result.batches += 1
             result.scanned += len(rows)
-            _fire_batch(session, cfg=cfg, levels=levels, rows=rows, now=now, result=result)
+            _fire_batch(session, cfg=cfg, sla=sla, levels=levels, rows=rows, now=now, result=result)
             after = (rows[-1].escalation_at, rows[-1].id)
         if len(rows) < size:
             break
     return result
 
 
-def _fire_batch(session: Session, *, cfg: Any, levels: Sequence[Level], rows: Sequence[Any], now: datetime,
-                result: SweepResult) -> None:
+def _fire_batch(session: Session, *, cfg: Any, sla: Mapping[str, Any], levels: Sequence[Level],
+                rows: Sequence[Any], now: datetime, result: SweepResult) -> None:
     candidates: list[dict[str, Any]] = []
+    working_hours_teams = set(business_hours_teams(sla))
     for row in rows:
+        calendar = calendar_for_team(sla, row.team) if row.team in working_hours_teams else None
         for level in levels:
             due_at = getattr(row, f"{level.deadline}_due_at")
             if due_at is None:
                 continue
-            fire_at = due_at + level.offset(row.priority)
+            fire_at = fire_time(level, due_at=due_at, priority=row.priority, calendar=calendar)
             if fire_at <= now:
                 candidates.append({"ticket_id": row.id, "level": level.code, "deadline": level.deadline,
                                    "due_at": due_at, "fire_at": fire_at, "fired_at": now, "notify": level.notify,

@@ -122,3 +122,53 @@ def test_only_business_hours_teams_use_the_calendar(rt: Any, sched_config: Any) 
         # 0.5 h on Friday, 8 h on Monday and on Tuesday, the last 7.5 h on Wednesday.
         assert ticket.first_reply_due_at == bj(2026, 12, 2, 16, 30)
         assert other.first_reply_due_at == start + hours(24)
+
+
+def test_escalation_offsets_count_working_hours_for_a_business_hours_team(rt: Any, sched_config: Any) -> None:
+    """A -4 h warning before a Monday 10:00 deadline fires on Friday 14:00, while somebody is at work to act
+    on it, not at Monday 06:00; the +24 h second breach is 24 working hours later. Wall-clock teams keep
+    wall-clock offsets."""
+    from sqlalchemy import select
+
+    from models import Escalation
+    from scheduler.jobs import escalate_overdue_tickets
+    from services.runtime import build_runtime
+
+    cfg = sched_config.with_overrides({"sla.business_hours_teams": ["branch_ops"]})
+    calendar_rt = build_runtime(cfg, clock=rt.clock)
+
+    def sweep(at: datetime) -> None:
+        rt.clock.set(at)
+        escalate_overdue_tickets(calendar_rt, at)
+
+    def fired(ticket_id: int) -> list[str]:
+        with calendar_rt.sessions() as s:
+            return list(s.scalars(select(Escalation.level).where(Escalation.ticket_id == ticket_id)
+                                  .order_by(Escalation.id)))
+
+    # Wednesday 10:00 + 24 working hours (7 + 8 + 8 + 1) = Monday 10:00.
+    branch = new_ticket(calendar_rt, now=bj(2026, 11, 25, 10, 0), team="branch_ops")
+    # Wednesday 12:00: due Monday 12:00, so warned on Friday 16:00.
+    caught_up = new_ticket(calendar_rt, now=bj(2026, 11, 25, 12, 0), team="branch_ops")
+    digital = new_ticket(calendar_rt, now=bj(2026, 11, 26, 18, 0), team="digital")  # due Friday 18:00
+
+    sweep(bj(2026, 11, 27, 13, 59))
+    assert fired(branch) == [] and fired(digital) == []
+    sweep(bj(2026, 11, 27, 14, 0))
+    assert fired(branch) == ["first_reply_warning"]
+    assert fired(digital) == ["first_reply_warning"]  # 18:00 - 4 wall-clock hours
+    assert fired(caught_up) == []
+    # No sweep ran at Friday 16:00: Saturday's sweep must still reach Monday's deadlines.
+    sweep(bj(2026, 11, 28, 10, 0))
+    assert fired(caught_up) == ["first_reply_warning"]
+    assert fired(branch) == ["first_reply_warning"]
+
+    sweep(bj(2026, 11, 30, 9, 59))
+    assert fired(branch) == ["first_reply_warning"]
+    sweep(bj(2026, 11, 30, 10, 0))  # the deadline itself, not moved to a working moment
+    assert fired(branch) == ["first_reply_warning", "first_reply_breach"]
+    # +24 working hours from Monday 10:00: 7 + 8 + 8 + 1 -> Thursday 10:00 (wall clock: Tuesday 10:00).
+    sweep(bj(2026, 12, 3, 9, 59))
+    assert fired(branch) == ["first_reply_warning", "first_reply_breach"]
+    sweep(bj(2026, 12, 3, 10, 0))
+    assert fired(branch) == ["first_reply_warning", "first_reply_breach", "first_reply_breach_2"]
