@@ -26,7 +26,7 @@ from core import metrics
 from core.db import transaction
 from models import Branch, Escalation, Ticket, TicketStatus
 from services import notifications
-from services.calendar import BusinessCalendar, business_hours_teams, calendar_for_team
+from services.calendar import BusinessCalendar, business_calendar, business_hours_teams
 from services.once import insert_ignore
 from services.sla import pending_answer_window
 from services.tickets import add_event, transition
@@ -92,8 +92,7 @@ def sweep_horizon(levels: Sequence[Level], *, now: datetime, sla: Mapping[str, A
     in working time when a team counts working hours (over a weekend that reaches into Monday)."""
     lead = lead_time(levels)
     horizon = now + lead
-    teams = business_hours_teams(sla)
-    calendar = calendar_for_team(sla, teams[0]) if teams else None  # one calendar for all such teams
+    calendar = business_calendar(sla)
     if lead and calendar is not None:
         horizon = max(horizon, calendar.add_working_time(now, lead))
     return horizon
@@ -182,9 +181,10 @@ def escalate_overdue_tickets(
 def _fire_batch(session: Session, *, cfg: Any, sla: Mapping[str, Any], levels: Sequence[Level],
                 rows: Sequence[Any], now: datetime, result: SweepResult) -> None:
     candidates: list[dict[str, Any]] = []
-    working_hours_teams = set(business_hours_teams(sla))
+    # Read once per batch, not per row: every working-hours team shares the one calendar.
+    working_hours_teams, shared_calendar = set(business_hours_teams(sla)), business_calendar(sla)
     for row in rows:
-        calendar = calendar_for_team(sla, row.team) if row.team in working_hours_teams else None
+        calendar = shared_calendar if row.team in working_hours_teams else None
         for level in levels:
             due_at = getattr(row, f"{level.deadline}_due_at")
             if due_at is None:

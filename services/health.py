@@ -173,7 +173,7 @@ def check_calendar(cfg: Config, *, now: datetime) -> Check:
     The State Council publishes next year's holiday arrangement around November; a calendar without
     the current year's holidays counts Spring Festival as working days for these teams' deadlines.
     """
-    from services.calendar import BusinessCalendar, business_hours_teams
+    from services.calendar import business_calendar, business_hours_teams
 
     sla = cfg.section("sla")
     teams = business_hours_teams(sla)
@@ -181,10 +181,11 @@ def check_calendar(cfg: Config, *, now: datetime) -> Check:
         return Check(OK, "各小组均按自然小时计时（未启用工作日历）")
     holidays_env = env_name("sla.calendar.holidays")
     try:
-        calendar = BusinessCalendar.from_config(sla.get("calendar") or {})
+        calendar = business_calendar(sla)
     except (ValueError, TypeError, KeyError) as exc:
         return Check(FAIL, f"工作日历配置有误：{exc}",
                      f"修改 config.yaml 中的 sla.calendar（或对应的环境变量，如 {holidays_env}）")
+    assert calendar is not None  # some team counts working hours
     today = now.astimezone(calendar.tz).date()
     years = sorted({day.year for day in calendar.holidays})
     listed = "、".join(str(y) for y in years) or "无"
