@@ -61,17 +61,17 @@ def main() -> int:
     results: dict[str, list[tuple[float, ...]]] = {head: [] for head in HEADS}
     variants: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     terms = None
-    is_old = None
+    is_old = np.zeros(0, dtype=bool)
+    test_ref = args.test_ref or args.base_ref
     for seed in args.seeds:
-        # cv_search's reference folds: rows at --base-ref first, the rows added since in every training side.
-        test_ref = args.test_ref or args.base_ref
+        # cv_search's reference folds: test rows are drawn over the rows at test_ref (first in the order); every
+        # later row is on each fold's training side. The row order is the same for every seed.
         norms, labels, folds = cs.load_train(seed, test_ref)
-        if is_old is None:
+        if terms is None:
             base_norms = {e.normalized for e in cs.corpus_at(args.base_ref)} if args.test_ref else None
             is_old = np.array([i < cs.REF_ROWS or (base_norms is not None and norm in base_norms)
                                for i, norm in enumerate(norms)])
-        extra = np.flatnonzero(~is_old)
-        if terms is None:
+            extra = np.flatnonzero(~is_old)
             added_categories = Counter(labels["category"][extra].tolist())
             print(f"training split only: {int(is_old.sum())} rows at {args.base_ref}, {len(extra)} added since; "
                   f"test rows: the {cs.REF_ROWS} rows at {test_ref}; seeds {args.seeds}")
