@@ -13,25 +13,17 @@ calibration as in nlp.model.DEFAULT_CONFIG).
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 import argparse
 import contextlib
 import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT, ROOT / "bench" / "nlp"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+sys.path[:0] = [str(p) for p in (ROOT, ROOT / "bench" / "nlp") if str(p) not in sys.path]
 
-import cv_search as cs
+import cv_search as cs  # first: it pins the BLAS thread pools to one before numpy loads
+import numpy as np
 
 from nlp.model import HEADS
 
