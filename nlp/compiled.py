@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -13,7 +14,7 @@ from .text import normalize, tokenize_normalized
 
 __all__ = [
     "Prediction", "CompiledModel", "char_wb_ngrams", "word_unigrams", "word_uni_bigrams", "clauses",
-    "last_clause_chars", "first_clause_chars",
+    "last_clause_chars", "first_clause_chars", "has_content",
 ]
 
 FALLBACK_TYPE = "inquiry"
@@ -33,6 +34,15 @@ class Prediction:
     type_confidence: float
     category: str
     category_confidence: float
+
+
+def has_content(text: str) -> bool:
+    """Whether a text says anything to classify: a letter, digit or CJK character, or an emoji.
+
+    Punctuation, other symbols, spaces and control characters alone ("！！！？？？", "……", "¥¥") fit no category,
+    so they get the fallback answer like an empty text, even though their characters are known features.
+    """
+    return any(ch.isalnum() or unicodedata.category(ch) == "So" for ch in text)
 
 
 def word_unigrams(normalized: str) -> list[str]:
@@ -299,7 +309,7 @@ class CompiledModel:
     def predict_one(self, text: str) -> Prediction:
         """Classify one raw text."""
         idx, vals, _ = self._features([text])
-        if idx.size == 0:
+        if idx.size == 0 or not has_content(text):
             return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
         probs = {head: h.proba((vals @ h.coef_t[idx] + h.intercept)[None, :]) for head, h in self.heads.items()}
         return self._decide(probs, [False])[0]
@@ -313,5 +323,5 @@ class CompiledModel:
         col, val, indptr = self._features(texts, normalized)
         x = sparse.csr_matrix((val, col, np.asarray(indptr)), shape=(len(texts), self.n_features))
         probs = {head: h.proba(np.asarray(x @ h.coef_t) + h.intercept) for head, h in self.heads.items()}
-        empty = [indptr[i + 1] == indptr[i] for i in range(len(texts))]
+        empty = [indptr[i + 1] == indptr[i] or not has_content(texts[i]) for i in range(len(texts))]
         return self._decide(probs, empty)

@@ -23,6 +23,7 @@ from .compiled import (
     CompiledModel,
     Prediction,
     first_clause_chars,
+    has_content,
     last_clause_chars,
     word_uni_bigrams,
     word_unigrams,
@@ -376,7 +377,8 @@ class Model:
         """Classify through the scikit-learn objects (reference path; same results as predict())."""
         if not texts:
             return []
-        x = self.features.transform(self._clip(texts))
+        clipped = self._clip(texts)
+        x = self.features.transform(clipped)
         nnz = np.diff(x.indptr)
         outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for head, clf in self.heads.items():
@@ -385,7 +387,7 @@ class Model:
             outputs[head] = (np.asarray(clf.classes_)[best], proba[np.arange(len(best)), best])
         results: list[Prediction] = []
         for i in range(x.shape[0]):
-            if nnz[i] == 0:
+            if nnz[i] == 0 or not has_content(clipped[i]):
                 results.append(Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0))
                 continue
             results.append(

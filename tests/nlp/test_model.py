@@ -232,9 +232,19 @@ def test_robustness(model: Model) -> None:
         assert result.priority in ("urgent", "normal")
         single = analyzer.analyze(text)
         assert single.category == result.category
-    for empty in ("", " \n\t ", "\x00\x01\u200b"):
-        result = analyzer.analyze(empty)
-        assert result.category == "other" and result.needs_triage and result.team is None
+    # Nothing to classify: empty, blank, control characters, or punctuation and symbols alone (known features,
+    # but they fit no category). Batch, single and the scikit-learn reference path all give the fallback.
+    contentless = ("", " \n\t ", "\x00\x01\u200b", "！！！？？？", "?!", "……", "¥¥ ~~ ###", "。，、")
+    for text, result in zip(contentless, analyzer.analyze_many(list(contentless))):
+        single = analyzer.analyze(text)
+        for got in (result, single):
+            assert got.category == "other" and got.needs_triage and got.team is None, text
+            assert got.confidence == 0.0, text
+    for pred in model.predict_with_pipeline(list(contentless)):
+        assert (pred.category, pred.category_confidence) == ("other", 0.0)
+    # A single letter, digit or emoji is content: the model answers it.
+    for text in ("？A", "0！", "😡！"):
+        assert analyzer.analyze(text).confidence > 0.0, text
 
 
 def _small_corpus(tmp_path: Path, rows_per_file: int = 40) -> Path:
