@@ -51,7 +51,12 @@ def on_free_text(inbound: Inbound, ctx: HandlerContext) -> Reply:
 
 
 def new_ticket(inbound: Inbound, ctx: HandlerContext, *, kind: str | None) -> Reply:
+    from nlp.compiled import has_content
+
     text = (inbound.content or "").strip()
+    if not has_content(text):
+        # "？？？" or "。。。" says nothing to file: ask for the problem instead of queueing an empty ticket.
+        return on_empty_text(inbound, ctx)
     if not ctx.analyzer_ready:
         # Slow path: store what can be known without the model now, classify and answer afterwards.
         raw = intake.with_type(intake.raw_classification(ctx.session, runtime=ctx.runtime, text=text), kind)

@@ -28,6 +28,26 @@ def test_checkin_then_complaint_from_the_menu_is_filed_under_that_branch(bank: B
     assert "补充" in chat.say("而且叫号机也坏了") and count_tickets(bank) == 1
 
 
+def test_punctuation_alone_files_nothing_and_asks_for_the_problem(bank: Bank) -> None:
+    chat = bank.chat()
+    for text in ("？？？", "。。。", "!!", "……～～"):
+        assert "请直接输入文字描述您遇到的问题" in chat.say(text), text
+    assert "请直接描述您遇到的问题" in chat.tap("MENU_COMPLAINT")
+    assert "请直接输入文字描述您遇到的问题" in chat.say("。。")
+    assert count_tickets(bank) == 0
+    with bank.db() as s:  # logged all the same: nothing the customer sent is lost
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 6
+    # The complaint flow is still waiting for the problem; a real one files as usual.
+    number = ticket_number(chat.say("柜台只开了一个窗口，我等了一个多小时才办完"))
+    assert bank.ticket(number).type == "complaint"
+    assert number in chat.say("跳过")  # the branch question
+    # Once a ticket is open, "？？？" is the customer asking about it: it joins the ticket.
+    assert "补充" in chat.say("？？？") and count_tickets(bank) == 1
+    with bank.db() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.content == "？？？",
+                                                                        Message.ticket_id.is_not(None))) == 1
+
+
 def test_a_complaint_naming_a_branch_needs_no_question(bank: Bank) -> None:
     chat = bank.chat()
     reply = chat.say("城东营业部的大堂经理态度很差，问什么都不耐烦")
