@@ -308,8 +308,10 @@ class CompiledModel:
 
     def predict_one(self, text: str) -> Prediction:
         """Classify one raw text."""
+        if not has_content(text):
+            return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
         idx, vals, _ = self._features([text])
-        if idx.size == 0 or not has_content(text):
+        if idx.size == 0:
             return Prediction(FALLBACK_TYPE, 0.0, FALLBACK_CATEGORY, 0.0)
         probs = {head: h.proba((vals @ h.coef_t[idx] + h.intercept)[None, :]) for head, h in self.heads.items()}
         return self._decide(probs, [False])[0]

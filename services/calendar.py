@@ -180,8 +180,17 @@ def business_hours_teams(sla: Mapping[str, Any]) -> list[str]:
 def business_calendar(sla: Mapping[str, Any]) -> BusinessCalendar | None:
     """The one business calendar (sla.calendar) that every team in sla.business_hours_teams counts in;
     None when no team counts working hours. Raises ValueError when the calendar cannot be read."""
-    if not business_hours_teams(sla):
+    return _shared_calendar(sla) if business_hours_teams(sla) else None
+
+
+def calendar_for_team(sla: Mapping[str, Any], team: str | None) -> BusinessCalendar | None:
+    """The business calendar when `team` counts working hours (sla.business_hours_teams), else None."""
+    if not team or team not in business_hours_teams(sla):
         return None
+    return _shared_calendar(sla)
+
+
+def _shared_calendar(sla: Mapping[str, Any]) -> BusinessCalendar:
     section = sla.get("calendar") or {}
     # Parsing holidays for every ticket would be wasteful; a config's calendar never changes.
     key = json.dumps(section, sort_keys=True, default=str)
@@ -189,13 +198,6 @@ def business_calendar(sla: Mapping[str, Any]) -> BusinessCalendar | None:
     if calendar is None:
         calendar = _CACHE[key] = BusinessCalendar.from_config(section)
     return calendar
-
-
-def calendar_for_team(sla: Mapping[str, Any], team: str | None) -> BusinessCalendar | None:
-    """The business calendar when `team` counts working hours (sla.business_hours_teams), else None."""
-    if not team or team not in business_hours_teams(sla):
-        return None
-    return business_calendar(sla)
 
 
 _CACHE: dict[str, BusinessCalendar] = {}
