@@ -50,7 +50,9 @@ def main() -> int:
 
         threadpool_limits(1)
 
-    norms, labels, _ = cs.load_train(args.seeds[0], args.test_ref)
+    folds_of: dict[int, list] = {}
+    for seed in args.seeds:  # the row order is the same for every seed; only the folds differ
+        norms, labels, folds_of[seed] = cs.load_train(seed, args.test_ref)
     before = base_labels(norms, args.base_ref)
     for head in args.heads:
         changed = np.flatnonzero(before[head] != labels[head])
@@ -65,8 +67,7 @@ def main() -> int:
     make = cs.svc()
     for head in args.heads:
         diffs = []
-        for seed in args.seeds:
-            _, _, folds = cs.load_train(seed, args.test_ref)
+        for seed, folds in folds_of.items():
             b, _, _ = cs.score(terms, before[head], folds, cs.PRODUCTION, make)
             a, _, _ = cs.score(terms, labels[head], folds, cs.PRODUCTION, make)
             diffs.append(a - b)

@@ -586,7 +586,7 @@ ROUNDS["r8"] = {
 # efficiency inquiries 18% vs 13% of the category, account_card inquiries 23% vs 30%, other inquiries 41% vs
 # 55%), so the rows are reweighted to the reference mix. And with seven times the data of round 5, does the
 # character trigram (C13, -0.005 at 7,642 rows) now pay?
-_WP = block(("words", True, True, False))
+_WP = PRODUCTION[0]  # the production word block
 ROUNDS["r9"] = {
     "prod svc C0.5": (PRODUCTION, svc()),
     "prod svc cell-weighted": (PRODUCTION, cell_weight(svc())),
@@ -604,10 +604,12 @@ class Blend(ClassifierMixin, BaseEstimator):
         self.weights = weights
 
     def fit(self, x: Any, y: Any, sample_weight: Any = None) -> Blend:
+        from sklearn.utils.validation import has_fit_parameter
+
         self.members_ = []
         for make in self.makers:
             clf = make()
-            if sample_weight is not None and "sample_weight" in clf.fit.__code__.co_varnames:
+            if sample_weight is not None and has_fit_parameter(clf, "sample_weight"):
                 clf.fit(x, y, sample_weight=sample_weight)
             else:
                 clf.fit(x, y)
