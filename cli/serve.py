@@ -119,7 +119,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool, no
         seed_demo_history(cfg)
     runtime = build_runtime(cfg)
     started = time.perf_counter()
-    click.echo("正在加载分类模型（首次启动会用自带语料训练，约需半分钟）…")
+    click.echo("正在加载分类模型（首次启动会用自带语料训练，不到一分钟）…")
     runtime.analyzer  # noqa: B018  (load or train once, before the first customer waits for it)
     click.echo(f"分类模型就绪（{time.perf_counter() - started:.1f} 秒）")
     app = create_app(runtime=runtime)

@@ -163,7 +163,7 @@ def check_model_files(runtime: Runtime) -> Check:
         model_dir = ROOT / model_dir
     if not (model_dir / MODEL_FILE).is_file():
         return Check(WARN, f"{model_dir} 中还没有训练好的模型",
-                     f"首次启动会自动训练（约需半分钟）；可预先运行 qianjia serve 一次，或设置 {env_name('nlp.model_dir')}")
+                     f"首次启动会自动训练（不到一分钟）；可预先运行 qianjia serve 一次，或设置 {env_name('nlp.model_dir')}")
     return Check(OK, str(model_dir))
 
 
