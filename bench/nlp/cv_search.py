@@ -367,7 +367,7 @@ def score(terms: Terms, labels: np.ndarray, folds, blocks, makers) -> tuple[floa
     for train_idx, test_idx in folds:
         mats: dict[int, Any] = {}
         proba = None
-        classes = None
+        classes = prev_classes = None
         for member_blocks, make in members:
             key = id(member_blocks)
             if key not in mats:
@@ -375,10 +375,16 @@ def score(terms: Terms, labels: np.ndarray, folds, blocks, makers) -> tuple[floa
             x_tr, x_te = mats[key]
             clf = make()
             sample_weight = fold_weights(make, train_idx)
-            clf.fit(x_tr, labels[train_idx], sample_weight=sample_weight)
-            p = clf.predict_proba(x_te)
+            if getattr(make, "joint", False):  # fitted on category|type cells, read back as this head's labels
+                clf.fit(x_tr, CELLS[train_idx], sample_weight=sample_weight)
+                classes, p = marginal(clf.classes_, clf.predict_proba(x_te), labels)
+            else:
+                clf.fit(x_tr, labels[train_idx], sample_weight=sample_weight)
+                classes, p = clf.classes_, clf.predict_proba(x_te)
+            if classes is not None and proba is not None:
+                assert list(classes) == list(prev_classes), "members disagree on the class order"
             proba = p if proba is None else proba + p
-            classes = clf.classes_
+            prev_classes = classes
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         vals.append(f1_score(labels[test_idx], pred, average="macro"))
     return float(np.mean(vals)), float(np.std(vals)), time.perf_counter() - t0
@@ -642,6 +648,80 @@ ROUNDS["r10"] = {
     "prod svc + knn10 x0.3": (PRODUCTION, blend(0.3, 10)),
     "prod svc + knn30 x0.3": (PRODUCTION, blend(0.3, 30)),
     "prod svc + knn10 x0.15": (PRODUCTION, blend(0.15, 10)),
+}
+
+
+def joint(make: Callable[[], Any]) -> Callable[[], Any]:
+    """The same classifier fitted on the joint category|type cells; a head reads the sum over the other part."""
+    def cells() -> Any:
+        return make()
+    cells.joint = True  # type: ignore[attr-defined]
+    return cells
+
+
+def marginal(cell_classes: Sequence[str], proba: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum joint-cell probabilities into the classes of one head (category or type, told apart by ``labels``)."""
+    parts = np.array([c.split("|") for c in cell_classes])
+    part = 0 if set(labels.tolist()) <= set(parts[:, 0].tolist()) else 1
+    classes = np.unique(labels)
+    out = np.zeros((proba.shape[0], len(classes)))
+    for j, cls in enumerate(classes):
+        out[:, j] = proba[:, parts[:, part] == cls].sum(axis=1)
+    return classes, out
+
+
+class LSA(ClassifierMixin, BaseEstimator):
+    """A classifier on the sparse features plus k latent (truncated SVD) dimensions fitted on the training rows.
+
+    The latent block is l2-normalised per row and scaled by ``weight``: paraphrases that share no n-gram with a
+    training row still land near it in the latent space.
+    """
+
+    def __init__(self, make: Callable[[], Any] | None = None, k: int = 200, weight: float = 0.5) -> None:
+        self.make = make
+        self.k = k
+        self.weight = weight
+
+    def _augment(self, x: Any) -> Any:
+        from sklearn.preprocessing import normalize
+
+        z = normalize(self.svd_.transform(x)) * self.weight
+        return sparse.hstack([x, sparse.csr_matrix(z)], format="csr")
+
+    def fit(self, x: Any, y: Any, sample_weight: Any = None) -> LSA:
+        from sklearn.decomposition import TruncatedSVD
+
+        self.svd_ = TruncatedSVD(n_components=self.k, random_state=RANDOM_STATE).fit(x)
+        self.clf_ = self.make()
+        self.clf_.fit(self._augment(x), y, sample_weight=sample_weight)
+        self.classes_ = self.clf_.classes_
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self.clf_.predict_proba(self._augment(x))
+
+
+def lsa(k: int, weight: float) -> Callable[[], Any]:
+    def make() -> Any:
+        return LSA(svc(), k, weight)
+    return make
+
+
+# Round 11 (session of 2026-11-29): two levers not tried before, on FRESH fold seeds 16 and 17 (--test-ref d37be62,
+# category head). The rule, written before any of them ran: variants are chosen on seed 16 only; the best is run on
+# seed 17; a setting stays only with a mean gain >= 0.005 over production that is positive on both seeds; the
+# held-out set is measured a fourth time only if what stays adds up to >= +0.005.
+# - joint cells: the guide files an inquiry by its topic but a complaint by what went wrong, so the category
+#   boundary depends on the type (account_card <-> process_efficiency). A head over the 48 category|type cells
+#   can learn that interaction, which a linear category head cannot; category = the sum over types.
+# - latent dimensions (LSA): paraphrases without a shared n-gram, the reference rows' register versus the intake's.
+ROUNDS["r11"] = {
+    "prod svc C0.5": (PRODUCTION, svc()),
+    "prod joint svc": (PRODUCTION, joint(svc())),
+    "prod joint svc no-cw": (PRODUCTION, joint(svc(cw=None))),
+    "prod svc + joint svc": (PRODUCTION, ensemble(svc(), joint(svc()))),
+    "prod + lsa200 x0.5 svc": (PRODUCTION, lsa(200, 0.5)),
+    "prod + lsa200 x1 svc": (PRODUCTION, lsa(200, 1.0)),
 }
 
 
