@@ -51,7 +51,7 @@ def on_free_text(inbound: Inbound, ctx: HandlerContext) -> Reply:
 
 
 def new_ticket(inbound: Inbound, ctx: HandlerContext, *, kind: str | None) -> Reply:
-    from nlp.compiled import has_content
+    from nlp import has_content
 
     text = (inbound.content or "").strip()
     if not has_content(text):

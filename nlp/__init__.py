@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .analyzer import Analysis, Analyzer
 from .branches import BranchRef, detect_branch, suggest_branches
+from .compiled import has_content
 from .corpus import DEFAULT_CORPUS_DIR, Corpus, Example, load_corpus, near_duplicates
 from .model import (
     DEFAULT_CONFIG,
@@ -47,6 +48,7 @@ __all__ = [
     "detect_branch",
     "evaluate",
     "find_pii",
+    "has_content",
     "load_corpus",
     "load_model",
     "load_or_train",
