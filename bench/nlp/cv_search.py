@@ -313,12 +313,17 @@ def ensemble(*makers: Callable[[], Any]) -> list[Callable[[], Any]]:
     return list(makers)
 
 
+def tagged(make: Callable[[], Any], **how: Any) -> Callable[[], Any]:
+    """The same classifier factory, carrying how score() fits it (read by fold_weights and score)."""
+    def same() -> Any:
+        return make()
+    same.__dict__.update(how)
+    return same
+
+
 def ref_weight(make: Callable[[], Any], weight: float) -> Callable[[], Any]:
     """The same classifier, fitted with the reference rows (see load_train) weighted by ``weight``."""
-    def weighted() -> Any:
-        return make()
-    weighted.ref_weight = weight  # type: ignore[attr-defined]
-    return weighted
+    return tagged(make, ref_weight=weight)
 
 
 def cell_weight(make: Callable[[], Any], power: float = 1.0) -> Callable[[], Any]:
@@ -329,10 +334,7 @@ def cell_weight(make: Callable[[], Any], power: float = 1.0) -> Callable[[], Any
     rounds wrote their own type mix per category (more process_efficiency inquiries, fewer account_card ones);
     the held-out set was drawn from the reference mix.
     """
-    def weighted() -> Any:
-        return make()
-    weighted.cell_power = power  # type: ignore[attr-defined]
-    return weighted
+    return tagged(make, cell_power=power)
 
 
 def fold_weights(make: Callable[[], Any], train_idx: np.ndarray) -> np.ndarray | None:
@@ -366,8 +368,7 @@ def score(terms: Terms, labels: np.ndarray, folds, blocks, makers) -> tuple[floa
     vals = []
     for train_idx, test_idx in folds:
         mats: dict[int, Any] = {}
-        proba = None
-        classes = prev_classes = None
+        proba = classes = None
         for member_blocks, make in members:
             key = id(member_blocks)
             if key not in mats:
@@ -377,14 +378,15 @@ def score(terms: Terms, labels: np.ndarray, folds, blocks, makers) -> tuple[floa
             sample_weight = fold_weights(make, train_idx)
             if getattr(make, "joint", False):  # fitted on category|type cells, read back as this head's labels
                 clf.fit(x_tr, CELLS[train_idx], sample_weight=sample_weight)
-                classes, p = marginal(clf.classes_, clf.predict_proba(x_te), labels)
+                member_classes, p = marginal(clf.classes_, clf.predict_proba(x_te), labels)
             else:
                 clf.fit(x_tr, labels[train_idx], sample_weight=sample_weight)
-                classes, p = clf.classes_, clf.predict_proba(x_te)
-            if classes is not None and proba is not None:
-                assert list(classes) == list(prev_classes), "members disagree on the class order"
-            proba = p if proba is None else proba + p
-            prev_classes = classes
+                member_classes, p = clf.classes_, clf.predict_proba(x_te)
+            if proba is None:
+                proba, classes = p, member_classes
+            else:
+                assert list(member_classes) == list(classes), "members disagree on the class order"
+                proba = proba + p
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         vals.append(f1_score(labels[test_idx], pred, average="macro"))
     return float(np.mean(vals)), float(np.std(vals)), time.perf_counter() - t0
@@ -653,10 +655,7 @@ ROUNDS["r10"] = {
 
 def joint(make: Callable[[], Any]) -> Callable[[], Any]:
     """The same classifier fitted on the joint category|type cells; a head reads the sum over the other part."""
-    def cells() -> Any:
-        return make()
-    cells.joint = True  # type: ignore[attr-defined]
-    return cells
+    return tagged(make, joint=True)
 
 
 def marginal(cell_classes: Sequence[str], proba: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
